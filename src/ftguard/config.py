@@ -1,0 +1,196 @@
+"""Typed run configuration, loaded from YAML with `key=value` overrides.
+
+    cfg = load_config("configs/quick.yaml", ["train.steps=2", "methods.1.rank=8"])
+
+Every model forbids unknown keys, so a typo is an error, not a silent default. Components
+(`methods`, `probes`, `judges`) carry free parameters that their registry validates.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ftguard.errors import ConfigError
+
+EMBEDDED_MODEL = "embedded:smollm2-135m-instruct"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Component(BaseModel):
+    """`{name: lora, rank: 16}`: the name picks a registered factory, the other keys are its parameters."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class MethodSpec(Component):
+    """A fine-tuning method plus the per-method training knobs the shared loop reads."""
+
+    tag: str | None = None  # name in results and report; defaults to `name` (set it to run one method twice)
+    lr: float | None = None  # peak learning rate; defaults to train.lr
+
+    @property
+    def label(self) -> str:
+        return self.tag or self.name
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class ProbeSpec(Component):
+    """A probe plus the judges that score it; the first judge is the primary verdict."""
+
+    judges: list[Component] | None = None  # None: the probe's default offline judge
+
+    @field_validator("judges", mode="before")
+    @classmethod
+    def _judges_shorthand(cls, v: Any) -> Any:
+        if isinstance(v, (str, dict)):
+            v = [v]
+        if isinstance(v, list):
+            return [{"name": j} if isinstance(j, str) else j for j in v]
+        return v
+
+
+class ModelConfig(Strict):
+    name_or_path: str = EMBEDDED_MODEL  # "embedded:smollm2-135m-instruct", "tiny:llama", a hub id or a local path
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    revision: str | None = None
+    trust_remote_code: bool = False  # never on unless you say so
+    cache_dir: Path | None = None  # default: $FTGUARD_CACHE or ~/.cache/ftguard
+    chat_template: str | None = None  # Jinja template for tokenizers that lack one
+
+
+class DataConfig(Strict):
+    train: str = "builtin:sgd_hotels"  # or a chat JSONL file ({"messages": [...]} per line)
+    max_examples: int | None = None  # first N training conversations (after shuffling with the run seed)
+    max_seq_len: int = Field(384, ge=16)  # conversations are cut to this many tokens
+    system_prompt: str | None = None  # override the builtin hotel-agent system prompt
+
+
+class TrainConfig(Strict):
+    steps: int = Field(40, ge=1)  # optimizer steps, the same for every method
+    batch_size: int = Field(4, ge=1)  # per device
+    grad_accum: int = Field(1, ge=1)
+    lr: float = Field(2.0e-5, gt=0)  # default peak learning rate; a method may set its own `lr`
+    scheduler: str = "cosine"
+    warmup_ratio: float = Field(0.1, ge=0, le=1)
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    logging_steps: int = 5
+    use_cpu: bool | None = None  # None: CUDA when available
+
+
+class GenerationConfig(Strict):
+    batch_size: int = Field(16, ge=1)
+    max_new_tokens: int | None = None  # None: each probe's own default
+    max_prompt_tokens: int = Field(1024, ge=16)  # longer prompts keep their end (the latest turns)
+
+
+class ReportConfig(Strict):
+    bootstrap_samples: int = Field(2000, ge=100)
+    max_flips: int = Field(5, ge=0)  # flipped examples shown per method and probe
+
+
+class RunConfig(Strict):
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    methods: list[MethodSpec] = Field(default_factory=lambda: [MethodSpec(name="full"), MethodSpec(name="lora")])
+    probes: list[ProbeSpec]
+    judges: list[Component] = Field(default_factory=list)  # extra judges run on every probe (e.g. an LLM judge)
+    generation: GenerationConfig = GenerationConfig()
+    report: ReportConfig = ReportConfig()
+    output_dir: Path = Path("runs/default")
+    seed: int = 0
+    knowledge_loglik: bool = True  # judge-free knowledge number: log-likelihood of reference answers
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> RunConfig:
+        labels = [m.label for m in self.methods]
+        dupes = sorted({x for x in labels if labels.count(x) > 1})
+        if dupes:
+            raise ValueError(f"method labels must be unique, {dupes} repeat: give each a distinct `tag`")
+        if "base" in labels:
+            raise ValueError("'base' is reserved for the untuned model: tag the method differently")
+        return self
+
+
+def cache_dir(cfg: ModelConfig | None = None) -> Path:
+    if cfg is not None and cfg.cache_dir is not None:
+        return Path(cfg.cache_dir).expanduser()
+    return Path(os.environ.get("FTGUARD_CACHE", "~/.cache/ftguard")).expanduser()
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `a.b.0.c=value` overrides in place; values are parsed as YAML (`2.0e-4`, `[a, b]`, `true`)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"Override {item!r} is not key=value (e.g. train.steps=10)")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        node: Any = raw
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise ConfigError(f"Override {key!r}: '{part}' is not an index of a list of {len(node)}")
+                if last:
+                    node[int(part)] = yaml.safe_load(value)
+                else:
+                    node = node[int(part)]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = yaml.safe_load(value)
+                else:
+                    node = node.setdefault(part, {})
+            else:
+                raise ConfigError(f"Override {key!r}: '{'.'.join(parts[:i])}' is not a mapping or list")
+    return raw
+
+
+def format_validation_error(e: ValidationError, source: str) -> str:
+    lines = [f"{source}: {e.error_count()} config error(s):"]
+    for err in e.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"  {loc}: unknown key")
+        else:
+            lines.append(f"  {loc}: {err['msg']} (got {err.get('input')!r})")
+    return "\n".join(lines)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"Config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: invalid YAML: {getattr(e, 'problem', e)}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping, got {type(raw).__name__}")
+    return raw
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    raw = apply_overrides(read_yaml(path), overrides or [])
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(e, str(path))) from None
