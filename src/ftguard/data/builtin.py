@@ -1,0 +1,78 @@
+"""Loaders for the public data sets shipped in `ftguard/assets/data` (see its README for sources and licences).
+
+    python -c "from ftguard.data import load_sgd; print(len(load_sgd('dev')))"   # 56 dialogues
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import ftguard
+from ftguard.errors import DataError
+
+BUILTIN_DATA = Path(ftguard.__file__).parent / "assets" / "data"
+SGD_SPLITS = ("train", "dev")
+
+
+def load_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """Read a JSONL file of objects; blank lines are skipped.
+
+    Raises:
+        DataError: the file is missing or a line is not a JSON object (`file:line:` prefix).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    return list(_read_jsonl(str(path)))
+
+
+@lru_cache(maxsize=16)
+def _read_jsonl(path: str) -> tuple[dict[str, Any], ...]:
+    # Cached: probes and anchor pools re-read the same shipped files. Callers get fresh copies below.
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{lineno}: invalid JSON: {e}") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+            rows.append(row)
+    return tuple(rows)
+
+
+def _copy(rows: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:
+    return [json.loads(json.dumps(r)) for r in rows]
+
+
+def load_sgd(split: str) -> list[dict[str, Any]]:
+    """SGD single-service hotel dialogues of one official split ("train": 457, "dev": 56)."""
+    if split not in SGD_SPLITS:
+        raise DataError(f"Unknown SGD split {split!r}; use one of {', '.join(SGD_SPLITS)} (test is not shipped)")
+    return _copy(_read_jsonl(str(BUILTIN_DATA / "sgd_hotels" / f"{split}.jsonl")))
+
+
+def load_toxigen() -> list[dict[str, Any]]:
+    """ToxiGen seed statements: {"text", "group", "label" ("hate" or "neutral"), ...}."""
+    return _copy(_read_jsonl(str(BUILTIN_DATA / "toxigen" / "statements.jsonl")))
+
+
+def load_dolly() -> list[dict[str, Any]]:
+    """Dolly QA records: {"id", "instruction", "context", "response", "category"}."""
+    return _copy(_read_jsonl(str(BUILTIN_DATA / "dolly" / "records.jsonl")))
+
+
+def load_advbench() -> list[dict[str, Any]]:
+    """AdvBench harmful behaviours: {"id", "goal", "target"}."""
+    return _copy(_read_jsonl(str(BUILTIN_DATA / "advbench" / "harmful_behaviors.jsonl")))
+
+
+def load_xstest() -> list[dict[str, Any]]:
+    """XSTest prompts: {"id", "prompt", "type", "label" ("safe" or "unsafe"), "focus", "note"}."""
+    return _copy(_read_jsonl(str(BUILTIN_DATA / "xstest" / "xstest_prompts.jsonl")))

@@ -1,0 +1,139 @@
+"""Load and validate training conversations in the OpenAI chat fine-tuning format.
+
+One conversation per line: `{"messages": [{"role": "system" | "user" | "assistant", "content": "..."}, ...]}`.
+Every problem is reported as `file:line: what is wrong ... how to fix it`.
+
+    python -c "from ftguard.data import load_train_data; print(len(load_train_data('builtin:sgd_hotels')))"
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Any
+
+from ftguard.data.builtin import load_sgd
+from ftguard.data.sgd import HOTEL_SYSTEM_PROMPT, dialogue_to_messages
+from ftguard.errors import DataError
+
+ROLES = ("system", "user", "assistant")
+BUILTIN_TRAIN = {"builtin:sgd_hotels": "the SGD hotel dialogues, train split"}
+FORMAT_HINT = 'each line must look like {"messages": [{"role": "user", "content": "..."}, ...]}'
+
+
+def _check_message(msg: Any, i: int, where: str) -> dict[str, str]:
+    if not isinstance(msg, dict):
+        raise DataError(f"{where}: messages[{i}] must be an object with 'role' and 'content', got {msg!r:.60}")
+    missing = [k for k in ("role", "content") if k not in msg]
+    if missing:
+        raise DataError(f"{where}: messages[{i}] has no {' or '.join(map(repr, missing))}; {FORMAT_HINT}")
+    role, content = msg["role"], msg["content"]
+    if role not in ROLES:
+        close = difflib.get_close_matches(str(role), ROLES, n=1)
+        hint = f" did you mean {close[0]!r}?" if close else ""
+        raise DataError(f"{where}: messages[{i}] has unknown role {role!r};{hint} Allowed: {', '.join(ROLES)}")
+    if not isinstance(content, str):
+        raise DataError(
+            f"{where}: messages[{i}] ({role}) content must be a string, got {type(content).__name__}; "
+            "multi-part or null content is not supported"
+        )
+    if not content.strip():
+        raise DataError(f"{where}: messages[{i}] ({role}) has empty content; remove the message or fill it in")
+    return {"role": role, "content": content}
+
+
+def validate_messages(messages: Any, where: str) -> list[dict[str, str]]:
+    """Check one conversation and return it as plain `{"role", "content"}` dicts (extra keys dropped).
+
+    Rules: an optional system message first, then user/assistant turns alternating from a user turn,
+    non-empty string contents, at least one assistant turn and an assistant turn last.
+
+    Args:
+        messages: The value of the line's `messages` key.
+        where: Prefix for error messages, usually `"file:line"`.
+
+    Raises:
+        DataError: with a message that starts with `where` and says how to fix the conversation.
+    """
+    if not isinstance(messages, list) or not messages:
+        raise DataError(f"{where}: 'messages' must be a non-empty list, got {messages!r:.60}; {FORMAT_HINT}")
+    checked = [_check_message(m, i, where) for i, m in enumerate(messages)]
+    start = 1 if checked[0]["role"] == "system" else 0
+    for i, msg in enumerate(checked[start:], start):
+        if msg["role"] == "system":
+            raise DataError(f"{where}: messages[{i}] is a system message; only the first message may be system")
+        expected = "user" if (i - start) % 2 == 0 else "assistant"
+        if msg["role"] != expected:
+            raise DataError(
+                f"{where}: messages[{i}] is from {msg['role']!r} but {expected!r} was expected; roles must "
+                "alternate user/assistant (starting with user) after the optional system message"
+            )
+    if not any(m["role"] == "assistant" for m in checked):
+        raise DataError(f"{where}: no assistant message, so there is nothing to learn; add the assistant's reply")
+    if checked[-1]["role"] != "assistant":
+        raise DataError(f"{where}: the last message is from {checked[-1]['role']!r}; end with an assistant reply")
+    return checked
+
+
+def _parse_line(raw: bytes, where: str) -> Any:
+    try:
+        line = raw.decode("utf-8-sig")  # -sig: tolerate a byte-order mark
+    except UnicodeDecodeError as e:
+        raise DataError(f"{where}: not valid UTF-8 ({e.reason} at byte {e.start}); re-save the file as UTF-8") from None
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{where}: invalid JSON: {e}; each line must hold one complete JSON object") from None
+
+
+def load_chat_jsonl(path: str | Path) -> list[list[dict[str, str]]]:
+    """Read a chat fine-tuning JSONL file: one `{"messages": [...]}` object per line; blank lines are skipped.
+
+    Raises:
+        DataError: the file is missing, empty or a line is malformed (`file:line:` prefix).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found; give a chat JSONL file or 'builtin:sgd_hotels'")
+    conversations = []
+    for lineno, raw in enumerate(path.read_bytes().splitlines(), 1):
+        if not raw.strip():
+            continue
+        where = f"{path}:{lineno}"
+        record = _parse_line(raw, where)
+        if not isinstance(record, dict):
+            raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}; {FORMAT_HINT}")
+        if "messages" not in record:
+            keys = ", ".join(map(repr, record)) or "none"
+            raise DataError(f"{where}: no 'messages' key (keys: {keys}); {FORMAT_HINT}")
+        conversations.append(validate_messages(record["messages"], where))
+    if not conversations:
+        raise DataError(f"{path}: no conversations in the file; {FORMAT_HINT}")
+    return conversations
+
+
+def load_train_data(spec: str, system_prompt: str | None = None) -> list[list[dict[str, str]]]:
+    """Training conversations from a builtin data set or a chat JSONL file.
+
+    Args:
+        spec: `"builtin:sgd_hotels"` (SGD hotel train split, converted with backend results in context)
+            or a path to a chat JSONL file.
+        system_prompt: For the builtin set, replaces `HOTEL_SYSTEM_PROMPT`. For a file, becomes the system
+            message of every conversation (replacing any system message it has); None keeps the file as is.
+
+    Raises:
+        DataError: unknown builtin name, or a problem in the file.
+    """
+    if spec.startswith("builtin:"):
+        if spec not in BUILTIN_TRAIN:
+            close = difflib.get_close_matches(spec, BUILTIN_TRAIN, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise DataError(f"Unknown builtin training data {spec!r}.{hint} Available: {', '.join(BUILTIN_TRAIN)}")
+        prompt = system_prompt or HOTEL_SYSTEM_PROMPT
+        return [dialogue_to_messages(d, prompt) for d in load_sgd("train")]
+    conversations = load_chat_jsonl(spec)
+    if system_prompt is None:
+        return conversations
+    system = {"role": "system", "content": system_prompt}
+    return [[system] + [m for m in conv if m["role"] != "system"] for conv in conversations]
