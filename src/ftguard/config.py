@@ -100,6 +100,16 @@ class GenerationConfig(Strict):
     max_prompt_tokens: int = Field(1024, ge=16)  # longer prompts keep their end (the latest turns)
 
 
+class AnchorConfig(Strict):
+    """General/safety prompts disjoint from every probe, answered by the base model itself (probes/anchors.py)."""
+
+    n: int = Field(64, ge=0)  # anchor conversations for methods that use them (guard, replay, corda_kpm)
+    drift_n: int = Field(48, ge=0)  # held-out anchor prompts for the drift number KL(base || tuned); 0 = off
+    max_new_tokens: int = Field(64, ge=1)  # length of the base model's anchor answers
+    top_k: int = Field(32, ge=1)  # base log-probs kept per token for KL
+    seed: int = 0  # fixed by default so every run seed measures drift on the same prompts
+
+
 class ReportConfig(Strict):
     bootstrap_samples: int = Field(2000, ge=100)
     max_flips: int = Field(5, ge=0)  # flipped examples shown per method and probe
@@ -113,6 +123,7 @@ class RunConfig(Strict):
     probes: list[ProbeSpec]
     judges: list[Component] = Field(default_factory=list)  # extra judges run on every probe (e.g. an LLM judge)
     generation: GenerationConfig = GenerationConfig()
+    anchors: AnchorConfig = AnchorConfig()
     report: ReportConfig = ReportConfig()
     output_dir: Path = Path("runs/default")
     seed: int = 0

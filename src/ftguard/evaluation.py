@@ -49,20 +49,26 @@ class LazyModel:
         return self._loaded
 
 
-def _responses(pr: ProbeRun, model_fp: str, lazy: LazyModel, gen: GenerationConfig, cache: JsonlCache,
-               tag: str) -> list[str]:
-    keys = [pr.gen_key(model_fp, i, gen) for i in range(len(pr.probe.items))]
+def cached_generate(keys: list[str], prompts: list[list[dict[str, str]]], lazy: LazyModel, cache: JsonlCache, *,
+                    max_new_tokens: int, gen: GenerationConfig, desc: str) -> list[str]:
+    """Responses for `prompts`, generating only those whose key is not cached (each batch saved at once)."""
     todo = [i for i, k in enumerate(keys) if k not in cache]
     if todo:
         from ftguard.generation import generate
 
         model, tok = lazy.get()
-        log.info("%s: generating %d/%d responses for %s", tag, len(todo), len(keys), pr.probe.name)
-        prompts = [pr.probe.items[i].messages for i in todo]
-        generate(model, tok, prompts, max_new_tokens=pr.max_new_tokens, batch_size=gen.batch_size,
-                 max_prompt_tokens=gen.max_prompt_tokens, desc=f"{tag}/{pr.probe.name}",
+        log.info("%s: generating %d/%d responses", desc, len(todo), len(keys))
+        generate(model, tok, [prompts[i] for i in todo], max_new_tokens=max_new_tokens, batch_size=gen.batch_size,
+                 max_prompt_tokens=gen.max_prompt_tokens, desc=desc,
                  on_batch=lambda idx, texts: cache.put_many({keys[todo[j]]: t for j, t in zip(idx, texts, strict=True)}))
     return [cache.get(k) for k in keys]
+
+
+def _responses(pr: ProbeRun, model_fp: str, lazy: LazyModel, gen: GenerationConfig, cache: JsonlCache,
+               tag: str) -> list[str]:
+    keys = [pr.gen_key(model_fp, i, gen) for i in range(len(pr.probe.items))]
+    return cached_generate(keys, [it.messages for it in pr.probe.items], lazy, cache,
+                           max_new_tokens=pr.max_new_tokens, gen=gen, desc=f"{tag}/{pr.probe.name}")
 
 
 def _verdicts(pr: ProbeRun, spec: Component, judge: Judge, responses: list[str], cache: JsonlCache) -> list[Verdict]:

@@ -6,6 +6,7 @@ probes with the same prompts and decoding, then write results, summary and repor
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import random
@@ -16,6 +17,7 @@ from typing import Any
 import yaml
 from rich.console import Console
 
+from ftguard.anchoring import DriftMeter, anchor_conversations
 from ftguard.cache import digest
 from ftguard.config import Component, ModelConfig, RunConfig
 from ftguard.errors import ConfigError, FtguardError
@@ -39,7 +41,10 @@ def build_probe_runs(cfg: RunConfig) -> list[ProbeRun]:
     load_plugins()
     runs = []
     for spec in cfg.probes:
-        probe = PROBES.create(spec.name, **spec.params)
+        params = spec.params
+        if cfg.data.system_prompt and "system_prompt" in inspect.signature(PROBES.get(spec.name)).parameters:
+            params.setdefault("system_prompt", cfg.data.system_prompt)  # the probe prompts as training did
+        probe = PROBES.create(spec.name, **params)
         judge_specs = list(spec.judges or [Component(name=probe.default_judge)]) + list(cfg.judges)
         judges = [(j, JUDGES.create(j.name, **j.params)) for j in judge_specs]
         mnt = cfg.generation.max_new_tokens or probe.max_new_tokens
@@ -59,8 +64,11 @@ def load_train_conversations(cfg: RunConfig) -> list[list[dict[str, str]]]:
 
 
 def method_key(cfg: RunConfig, spec: Any, base_fp: str, data_fp: str) -> str:
+    """Content key of a trained model: base weights, data, method, training settings, seed (and anchors)."""
+    uses_anchors = getattr(METHODS.create(spec.name, **spec.params), "needs_anchors", False)
     return digest("method", base_fp, data_fp, spec.name, spec.params, spec.lr or cfg.train.lr,
-                  cfg.train.model_dump(), cfg.data.max_seq_len, cfg.seed)
+                  cfg.train.model_dump(), cfg.data.max_seq_len, cfg.seed,
+                  cfg.anchors.model_dump() if uses_anchors else None)
 
 
 def _write_run_files(cfg: RunConfig, manifest: dict[str, Any]) -> None:
@@ -70,7 +78,8 @@ def _write_run_files(cfg: RunConfig, manifest: dict[str, Any]) -> None:
     write_json(out / MANIFEST_FILE, manifest)
 
 
-def train_method(cfg: RunConfig, spec: Any, key: str, convs: list, timings: dict[str, float]) -> dict[str, Any]:
+def train_method(cfg: RunConfig, spec: Any, key: str, convs: list, timings: dict[str, float],
+                 anchors: Any) -> dict[str, Any]:
     """Train one method from freshly loaded base weights; returns its manifest entry and the tuned model."""
     from ftguard.methods.base import TrainJob
     from ftguard.models import load_model
@@ -78,10 +87,11 @@ def train_method(cfg: RunConfig, spec: Any, key: str, convs: list, timings: dict
     folder = cfg.output_dir / "models" / spec.label
     folder.mkdir(parents=True, exist_ok=True)
     method = METHODS.create(spec.name, **spec.params)
+    anchor_data = anchors() if getattr(method, "needs_anchors", False) else []
     model, tok = load_model(cfg.model)
     job = TrainJob(model=model, tokenizer=tok, train_data=convs, train=cfg.train, lr=spec.lr or cfg.train.lr,
                    seed=cfg.seed, max_seq_len=cfg.data.max_seq_len, output_dir=folder,
-                   base_name=cfg.model.name_or_path)
+                   base_name=cfg.model.name_or_path, anchor_data=anchor_data)
     console.log(f"[bold]training[/] {spec.label} ({spec.name}, lr={job.lr}, {cfg.train.steps} steps)")
     t0 = time.perf_counter()
     with timed(timings, f"train/{spec.label}"):
@@ -115,10 +125,20 @@ def run_study(cfg: RunConfig) -> dict[str, Any]:
                                            "n": len(p.probe.items), "judges": [j.name for j, _ in p.judges],
                                            "max_new_tokens": p.max_new_tokens} for p in probe_runs})
     cache_root = cfg.output_dir / "cache"
+    base = LazyModel(lambda: load_model(cfg.model))
     rows = []
     with timed(timings, "eval/base"):
-        rows += evaluate_model("base", base_fp, LazyModel(lambda: load_model(cfg.model)), probe_runs,
-                               cfg.generation, cache_root)
+        rows += evaluate_model("base", base_fp, base, probe_runs, cfg.generation, cache_root)
+    drift = DriftMeter(cfg, base_fp, base, cache_root)
+    manifest["drift"] = {"base": 0.0 if cfg.anchors.drift_n else None}
+    anchor_cache: list[Any] = []
+
+    def anchors() -> list[Any]:  # built once, on the first method that asks for them
+        if not anchor_cache:
+            with timed(timings, "anchors"):
+                anchor_cache.append(anchor_conversations(cfg, "train", cfg.anchors.n, base_fp, base, cache_root))
+        return anchor_cache[0]
+
     for spec in cfg.methods:
         key = method_key(cfg, spec, base_fp, data_fp)
         folder = cfg.output_dir / "models" / spec.label
@@ -128,13 +148,15 @@ def run_study(cfg: RunConfig) -> dict[str, Any]:
             info = done
             lazy = LazyModel(lambda f=folder: load_model(cfg.model.model_copy(update={"name_or_path": str(f)})))
         else:
-            trained = train_method(cfg, spec, key, convs, timings)
+            trained = train_method(cfg, spec, key, convs, timings, anchors)
             info = trained["info"]
             lazy = LazyModel(lambda m=trained["model"]: m)
         manifest["methods"][spec.label] = {k: v for k, v in info.items() if k != "log_history"}
         write_json(cfg.output_dir / MANIFEST_FILE, manifest)
         with timed(timings, f"eval/{spec.label}"):
             rows += evaluate_model(spec.label, key, lazy, probe_runs, cfg.generation, cache_root)
+        with timed(timings, f"drift/{spec.label}"):
+            manifest["drift"][spec.label] = drift.measure(key, lazy)
         del lazy
     write_jsonl(cfg.output_dir / RESULTS_FILE, rows)
     timings["total"] = round(time.perf_counter() - t_start, 2)

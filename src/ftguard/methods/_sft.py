@@ -9,6 +9,7 @@ multi-GPU for free because Trainer runs on accelerate.
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -28,10 +29,10 @@ def _render(tok: Any, messages: list[dict[str, str]], generation_prompt: bool) -
     return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=generation_prompt)
 
 
-def tokenize_conversation(tok: Any, messages: list[dict[str, str]]) -> tuple[list[int], list[int]]:
-    """input_ids and labels; labels are -100 except on assistant replies (content + end-of-turn)."""
-    ids: list[int] = []
-    labels: list[int] = []
+def message_segments(tok: Any, messages: list[dict[str, str]]) -> list[tuple[list[int], list[int]]]:
+    """Per message: (input_ids, labels) of its rendered text; labels are -100 except on assistant replies
+    (content + end-of-turn), so the loss is on assistant tokens only."""
+    segments = []
     done = ""
     for i, msg in enumerate(messages):
         if msg["role"] == "assistant":
@@ -42,44 +43,66 @@ def tokenize_conversation(tok: Any, messages: list[dict[str, str]]) -> tuple[lis
         if not header.startswith(done) or not full.startswith(header):
             raise DataError("The chat template does not render conversations prefix by prefix; "
                             "set model.chat_template to a template that does (e.g. ChatML)")
+        ids: list[int] = []
+        labels: list[int] = []
         for text, learn in ((header[len(done):], False), (full[len(header):], True)):
             seg = tok(text, add_special_tokens=False)["input_ids"] if text else []
             ids += seg
             labels += seg if learn else [IGNORE] * len(seg)
+        segments.append((ids, labels))
         done = full
-    return ids, labels
+    return segments
+
+
+def tokenize_conversation(tok: Any, messages: list[dict[str, str]]) -> tuple[list[int], list[int]]:
+    """input_ids and labels of a whole conversation (see message_segments)."""
+    segments = message_segments(tok, messages)
+    return [i for ids, _ in segments for i in ids], [x for _, labels in segments for x in labels]
 
 
 def split_to_fit(tok: Any, messages: list[dict[str, str]], max_len: int) -> list[list[dict[str, str]]]:
     """Cut a long dialogue into windows of whole (user, assistant) exchanges that fit `max_len` tokens.
 
     Each window keeps the system prompt, so every agent turn is trained on once with its recent context,
-    instead of truncation silently dropping the ends of dialogues (confirmations, goodbyes).
+    instead of truncation silently dropping the ends of dialogues (confirmations, goodbyes). Window sizes
+    come from one tokenisation of the whole dialogue (per-message token counts).
     """
     system = [m for m in messages[:1] if m["role"] == "system"]
-    turns = messages[len(system):]
-    pairs = [turns[i:i + 2] for i in range(0, len(turns), 2)]
+    lengths = [len(ids) for ids, _ in message_segments(tok, messages)]
+    head = lengths[0] if system else 0
     windows: list[list[dict[str, str]]] = []
-    current: list[dict[str, str]] = []
-    for pair in pairs:
-        candidate = system + current + pair
-        if current and len(tokenize_conversation(tok, candidate)[0]) > max_len:
-            windows.append(system + current)
-            current = []
-        current = current + pair
+    current: list[int] = []  # message indices in the current window
+    size = head
+    for i in range(len(system), len(messages), 2):
+        pair = list(range(i, min(i + 2, len(messages))))
+        cost = sum(lengths[j] for j in pair)
+        if current and size + cost > max_len:
+            windows.append(system + [messages[j] for j in current])
+            current, size = [], head
+        current += pair
+        size += cost
     if current:
-        windows.append(system + current)
+        windows.append(system + [messages[j] for j in current])
     return windows
 
 
-def build_examples(tok: Any, conversations: list[list[dict[str, str]]], max_len: int) -> list[dict[str, list[int]]]:
+def build_examples(tok: Any, conversations: list[list[dict[str, str]]], max_len: int,
+                   needed: int | None = None, seed: int = 0) -> list[dict[str, list[int]]]:
+    """Tokenised windows from conversations taken in a seeded order, until `needed` examples exist.
+
+    Every method gets exactly the same examples: the order depends only on the seed.
+    """
+    order = list(range(len(conversations)))
+    random.Random(seed).shuffle(order)
     examples = []
-    for conv in conversations:
-        for window in split_to_fit(tok, conv, max_len):
+    for c in order:
+        for window in split_to_fit(tok, conversations[c], max_len):
             ids, labels = tokenize_conversation(tok, window)
             ids, labels = ids[:max_len], labels[:max_len]
             if any(x != IGNORE for x in labels):
                 examples.append({"input_ids": ids, "labels": labels})
+        if needed is not None and len(examples) >= needed:
+            break
     if not examples:
         raise DataError("No training example has an assistant token within data.max_seq_len; raise max_seq_len")
     return examples
@@ -142,7 +165,9 @@ def run_sft(model: Any, job: TrainJob, extra_loss: ExtraLoss | None = None,
     """Train `model` in place on `job.train_data`; return (log history, mean seconds per step)."""
     from datasets import Dataset
 
-    examples = build_examples(job.tokenizer, job.train_data, job.max_seq_len)
+    t = job.train
+    needed = t.steps * t.batch_size * t.grad_accum * max(1, torch.cuda.device_count())
+    examples = build_examples(job.tokenizer, job.train_data, job.max_seq_len, needed=needed, seed=job.seed)
     log.info("training on %d examples (%d conversations), %d steps", len(examples), len(job.train_data), job.train.steps)
     timer = _Timer()
     model.train()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ftguard.errors import ConfigError
@@ -26,13 +27,20 @@ def make_lora_config(model: Any, rank: int, alpha: float, dropout: float, target
                       task_type="CAUSAL_LM", **extra)
 
 
-def train_adapter(job: TrainJob, peft_config: Any, extra_loss: Any = None) -> TrainResult:
-    """Wrap, train, save the adapter, merge: shared by every adapter-based method."""
+def train_adapter(job: TrainJob, peft_config: Any, prepare: Callable[[Any], tuple[Any, list[Any]]] | None = None
+                  ) -> TrainResult:
+    """Wrap, train, save the adapter, merge: shared by every adapter-based method.
+
+    `prepare(peft_model) -> (extra_loss or None, trainer callbacks)` lets a method set up before training.
+    """
+    import torch
     from peft import get_peft_model
 
+    torch.manual_seed(job.seed)  # the same adapter initialisation for every adapter method with this seed
     model = get_peft_model(job.model, peft_config)
+    extra_loss, callbacks = prepare(model) if prepare else (None, [])
     trainable, total = count_params(model)
-    history, sps = run_sft(model, job, extra_loss=extra_loss)
+    history, sps = run_sft(model, job, extra_loss=extra_loss, callbacks=callbacks)
     model.save_pretrained(job.output_dir)
     save_method_output(job.output_dir, base_name=job.base_name, artifact="adapter")
     return TrainResult(model.merge_and_unload(), "adapter", trainable, total, history, sps)

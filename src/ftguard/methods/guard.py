@@ -1,0 +1,185 @@
+"""`guard`: LoRA that learns the domain while disturbing the base model as little as possible.
+
+Three knobs, each off at 0; with all three at 0 the method *is* plain LoRA (same init, same loss, same
+updates; tested):
+
+- `energy` (input side): per adapted linear layer, the covariance C = E[x xᵀ] of its inputs on anchor
+  conversations (general questions, hateful and harmful prompts, over-refusal bait, answered by the base
+  model itself). The LoRA down-projection A is kept in the complement of C's top eigen-subspace holding
+  `energy` of its trace, so ΔW·x = B·A·x ≈ 0 for the activations that general and safety behaviour produce.
+  (In the spirit of AlphaEdit's null-space projection and LoRA-Null; the update is P_out·ΔW·P_in, which
+  is the "projection matrix × gradient × projection matrix" shape of the reference study's winner.)
+- `output_energy` (output side): the same for the layer's outputs: B is kept out of the top subspace of
+  E[y yᵀ], so the update does not write into the directions the base model's outputs use.
+- `kl_weight`: adds kl_weight · KL(base ‖ tuned) on the anchor conversations' assistant tokens. The base
+  distributions are computed once before training (top-k log-probs + tail mass), so each step costs one
+  extra forward/backward on a small anchor batch, not a second model.
+
+The projections are applied to the parameters at initialisation and after every optimizer step (projecting
+gradients would not survive Adam's per-coordinate scaling).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import Any
+
+import torch
+from transformers import TrainerCallback
+
+from ftguard.errors import ConfigError
+from ftguard.methods.base import Method, TrainJob, TrainResult
+from ftguard.methods.lora import make_lora_config, train_adapter
+from ftguard.registry import METHODS
+
+log = logging.getLogger(__name__)
+
+
+def top_subspace(cov: torch.Tensor, energy: float) -> torch.Tensor:
+    """Orthonormal basis (d, k) of the top eigenvectors of `cov` that hold `energy` of its trace."""
+    if energy <= 0:
+        return cov.new_zeros((cov.shape[0], 0))
+    vals, vecs = torch.linalg.eigh(cov.double())  # ascending
+    vals, vecs = vals.flip(0).clamp(min=0), vecs.flip(1)
+    share = vals.cumsum(0) / vals.sum().clamp(min=1e-12)
+    k = int((share < energy).sum().item()) + 1
+    return vecs[:, : min(k, cov.shape[0])].float().contiguous()
+
+
+def _lora_layers(model: Any) -> dict[str, Any]:
+    from peft.tuners.lora import LoraLayer
+
+    return {name: m for name, m in model.named_modules() if isinstance(m, LoraLayer)}
+
+
+@torch.no_grad()
+def activation_covariances(model: Any, tok: Any, conversations: list[list[dict[str, str]]], max_len: int,
+                           outputs: bool) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+    """(input covariance, output covariance or None) of every LoRA layer's base linear on the conversations."""
+    from ftguard.methods._sft import tokenize_conversation
+
+    layers = _lora_layers(model)
+    acc: dict[str, list[Any]] = {n: [None, None, 0] for n in layers}
+    hooks = []
+    for name, layer in layers.items():
+        def hook(mod, inp, out, name=name):  # noqa: ANN001
+            x = inp[0].reshape(-1, inp[0].shape[-1]).double()
+            a = acc[name]
+            a[0] = x.T @ x if a[0] is None else a[0] + x.T @ x
+            if outputs:
+                y = out.reshape(-1, out.shape[-1]).double()
+                a[1] = y.T @ y if a[1] is None else a[1] + y.T @ y
+            a[2] += x.shape[0]
+        hooks.append(layer.base_layer.register_forward_hook(hook))
+    was_training = model.training
+    model.eval()
+    try:
+        device = next(model.parameters()).device
+        for conv in conversations:  # one at a time: no padding rows in the statistics
+            ids = tokenize_conversation(tok, conv)[0][:max_len]
+            model(input_ids=torch.tensor([ids], device=device))
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return {n: (a[0] / a[2], a[1] / a[2] if outputs else None) for n, a in acc.items()}
+
+
+class _Projector(TrainerCallback):
+    """Keeps every LoRA A in the complement of its input subspace (and B out of its output subspace)."""
+
+    def __init__(self, model: Any, bases: dict[str, tuple[torch.Tensor, torch.Tensor]]):
+        self.pairs = []
+        for name, layer in _lora_layers(model).items():
+            u_in, u_out = bases[name]
+            for key in layer.lora_A:
+                self.pairs.append((layer.lora_A[key].weight, layer.lora_B[key].weight, u_in, u_out))
+
+    @torch.no_grad()
+    def project(self) -> None:
+        for a, b, u_in, u_out in self.pairs:
+            if u_in.shape[1]:
+                u = u_in.to(a.device)
+                a -= (a @ u) @ u.T  # A: (r, d_in)
+            if u_out.shape[1]:
+                u = u_out.to(b.device)
+                b -= u @ (u.T @ b)  # B: (d_out, r)
+
+    def on_step_end(self, args, state, control, **kw):  # noqa: ANN001
+        self.project()
+
+
+def _kl_term(targets: Any, weight: float, batch_size: int, every: int, pad_id: int, seed: int) -> Any:
+    from ftguard.drift import kl_loss
+
+    order = list(range(len(targets)))
+    random.Random(seed).shuffle(order)
+    state = {"call": 0, "pos": 0}
+
+    def extra(model: Any, inputs: dict[str, torch.Tensor], outputs: Any) -> torch.Tensor:
+        state["call"] += 1
+        if (state["call"] - 1) % every:
+            return outputs.loss.new_zeros(())
+        idx = [order[(state["pos"] + j) % len(order)] for j in range(batch_size)]
+        state["pos"] += batch_size
+        return weight * kl_loss(model, targets, idx, pad_id)
+
+    return extra
+
+
+@METHODS.register("guard")
+def guard(rank: int = 16, alpha: float = 32, dropout: float = 0.0, target_modules: str | list[str] = "all-linear",
+          energy: float = 0.9, output_energy: float = 0.0, kl_weight: float = 1.0, kl_top_k: int = 32,
+          anchor_batch_size: int = 2, kl_every: int = 1) -> Method:
+    """LoRA kept out of the anchor activations' subspace, plus KL to the base model on anchor data.
+
+    Args:
+        rank: LoRA rank.
+        alpha: LoRA scale numerator (scale = alpha / rank).
+        dropout: LoRA dropout.
+        target_modules: "all-linear" or module names.
+        energy: Share of input-activation energy (0..1) whose eigen-subspace A must avoid; 0 = no projection.
+        output_energy: The same on the output side (B); 0 = one-sided.
+        kl_weight: Weight of KL(base ‖ tuned) on anchor assistant tokens; 0 = no KL term.
+        kl_top_k: Base-model log-probs kept per token for the KL (plus one tail bucket).
+        anchor_batch_size: Anchor conversations per KL term.
+        kl_every: Add the KL term on every n-th loss computation (cheaper when > 1).
+    """
+    for name, v in (("energy", energy), ("output_energy", output_energy)):
+        if not 0 <= v <= 1:
+            raise ConfigError(f"guard: {name} must be in [0, 1], got {v}")
+    if kl_weight < 0 or kl_every < 1 or anchor_batch_size < 1:
+        raise ConfigError("guard: kl_weight must be >= 0, kl_every and anchor_batch_size >= 1")
+    needs_anchors = energy > 0 or output_energy > 0 or kl_weight > 0
+
+    def train(job: TrainJob) -> TrainResult:
+        if needs_anchors and not job.anchor_data:
+            raise ConfigError("guard needs anchor data (anchors.n > 0) unless energy, output_energy and kl_weight are 0")
+        cfg = make_lora_config(job.model, rank, alpha, dropout, target_modules)
+
+        def prepare(model: Any) -> tuple[Any, list[Any]]:
+            callbacks: list[Any] = []
+            extra = None
+            if energy > 0 or output_energy > 0:
+                covs = activation_covariances(model, job.tokenizer, job.anchor_data, job.max_seq_len,
+                                              outputs=output_energy > 0)
+                none = torch.zeros(0, 0)
+                bases = {n: (top_subspace(ci, energy), top_subspace(co, output_energy) if co is not None else none)
+                         for n, (ci, co) in covs.items()}
+                kept = [b[0].shape[1] / max(b[0].shape[0], 1) for b in bases.values()]
+                log.info("guard: A avoids %.0f%%..%.0f%% of input dims", 100 * min(kept), 100 * max(kept))
+                projector = _Projector(model, bases)
+                projector.project()
+                callbacks.append(projector)
+            if kl_weight > 0:
+                from ftguard.drift import base_targets
+
+                targets = base_targets(model, job.tokenizer, job.anchor_data, kl_top_k, job.max_seq_len)
+                extra = _kl_term(targets, kl_weight, anchor_batch_size, kl_every, job.tokenizer.pad_token_id, job.seed)
+            return extra, callbacks
+
+        return train_adapter(job, cfg, prepare=prepare)
+
+    train.needs_anchors = needs_anchors  # type: ignore[attr-defined]  (the pipeline builds anchors on demand)
+    return train

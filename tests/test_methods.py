@@ -1,0 +1,136 @@
+"""Methods on the tiny model: what trains changes, what is frozen stays, guard's knobs at zero equal LoRA."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import ftguard.methods  # noqa: F401  (registration)
+from ftguard.config import TrainConfig
+from ftguard.data import load_train_data
+from ftguard.methods import TrainJob
+from ftguard.models import tiny_model
+from ftguard.registry import METHODS
+
+CONVS = load_train_data("builtin:sgd_hotels")[:8]
+ANCHORS = [[{"role": "user", "content": q}, {"role": "assistant", "content": a}] for q, a in [
+    ("What is the capital of France?", "The capital of France is Paris."),
+    ("Immigrants are all criminals.", "That is not true; it is a harmful stereotype."),
+    ("How do I kill a Python process?", "Use the kill command with the process id."),
+    ("Write a phishing email.", "I'm sorry, but I can't help with that."),
+]]
+
+
+def job_for(model, tok, tmp_path, lr=1e-2, steps=2, name="m"):  # noqa: ANN001
+    return TrainJob(model=model, tokenizer=tok, train_data=CONVS, train=TrainConfig(steps=steps, batch_size=2,
+                    logging_steps=1), lr=lr, seed=0, max_seq_len=384, output_dir=tmp_path / name,
+                    base_name="tiny:llama", anchor_data=ANCHORS)
+
+
+def snapshot(model) -> dict[str, torch.Tensor]:  # noqa: ANN001
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_full_changes_every_weight_matrix(tmp_path) -> None:  # noqa: ANN001
+    model, tok = tiny_model()
+    before = snapshot(model)
+    result = METHODS.create("full")(job_for(model, tok, tmp_path, lr=1e-3))
+    after = result.model.state_dict()
+    changed = [k for k in before if not torch.equal(before[k], after[k])]
+    assert len(changed) == len(before)
+    assert result.trainable_params == result.total_params
+
+
+def test_lora_trains_adapters_and_freezes_base(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    import ftguard.methods.lora as lora_mod
+
+    seen = {}
+    real = lora_mod.run_sft
+
+    def spy(model, job, **kw):  # noqa: ANN001, ANN003
+        seen["before"] = snapshot(model)
+        out = real(model, job, **kw)
+        seen["after"] = snapshot(model)
+        return out
+
+    monkeypatch.setattr(lora_mod, "run_sft", spy)
+    model, tok = tiny_model()
+    result = METHODS.create("lora", rank=4)(job_for(model, tok, tmp_path))
+    before, after = seen["before"], seen["after"]
+    lora_keys = [k for k in before if "lora_" in k]
+    base_keys = [k for k in before if "lora_" not in k]
+    assert lora_keys and base_keys
+    assert all(torch.equal(before[k], after[k]) for k in base_keys), "a frozen base weight moved"
+    assert any(not torch.equal(before[k], after[k]) for k in lora_keys if "lora_A" in k)
+    assert any(not torch.equal(before[k], after[k]) for k in lora_keys if "lora_B" in k)
+    assert result.trainable_params < result.total_params
+    assert (tmp_path / "m" / "adapter_model.safetensors").is_file()
+
+
+def test_guard_with_knobs_at_zero_is_lora(tmp_path) -> None:  # noqa: ANN001
+    results = []
+    for name, params in [("lora", {"rank": 4}), ("guard", {"rank": 4, "energy": 0, "output_energy": 0, "kl_weight": 0})]:
+        model, tok = tiny_model()
+        r = METHODS.create(name, **params)(job_for(model, tok, tmp_path, steps=3, name=name))
+        results.append((r, snapshot(r.model)))
+    (lora_r, lora_w), (guard_r, guard_w) = results
+    assert [h.get("loss") for h in lora_r.log_history] == [h.get("loss") for h in guard_r.log_history]
+    assert all(torch.equal(lora_w[k], guard_w[k]) for k in lora_w)
+
+
+def test_guard_keeps_updates_out_of_the_anchor_subspace(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from ftguard.drift import base_targets, mean_kl
+    from ftguard.methods import guard as guard_mod
+
+    captured = {}
+    real = guard_mod._Projector.__init__
+
+    def keep(self, model, bases):  # noqa: ANN001
+        real(self, model, bases)
+        captured["projector"] = self
+
+    monkeypatch.setattr(guard_mod._Projector, "__init__", keep)
+    model, tok = tiny_model()
+    METHODS.create("guard", rank=4, energy=0.9, output_energy=0.5, kl_weight=1.0)(job_for(model, tok, tmp_path, steps=3))
+    pairs = captured["projector"].pairs
+    assert pairs and all(u.shape[1] > 0 for _, _, u, _ in pairs)
+    for a, b, u_in, u_out in pairs:  # the projection still holds after the last optimizer step
+        assert torch.allclose(a @ u_in, torch.zeros_like(a @ u_in), atol=1e-5)
+        assert torch.allclose(u_out.T @ b, torch.zeros_like(u_out.T @ b), atol=1e-5)
+        assert a.abs().sum() > 0
+
+
+def test_guard_drifts_less_than_lora_on_anchors(tmp_path) -> None:  # noqa: ANN001
+    from ftguard.drift import base_targets, mean_kl
+
+    base, tok = tiny_model()
+    targets = base_targets(base, tok, ANCHORS)
+    drift = {}
+    for name, params in [("lora", {"rank": 4}), ("guard", {"rank": 4, "energy": 0.9, "kl_weight": 1.0})]:
+        model, tok = tiny_model()
+        r = METHODS.create(name, **params)(job_for(model, tok, tmp_path, steps=4, name=name))
+        drift[name] = mean_kl(r.model, tok, targets)
+    assert drift["lora"] > 0
+    assert drift["guard"] < drift["lora"]
+
+
+def test_guard_rejects_bad_knobs() -> None:
+    from ftguard.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="energy"):
+        METHODS.create("guard", energy=1.5)
+
+
+def test_anchor_prompts_are_disjoint_from_every_probe_item() -> None:
+    from ftguard.probes import knowledge, safety
+    from ftguard.probes.anchors import anchor_prompts
+    from ftguard.registry import PROBES
+
+    probe_texts = {knowledge.question_prompt(r) for r in knowledge.probe_pool()}
+    probe_texts |= {r["text"] for r in safety.probe_pool()}
+    probe_texts |= {m["content"] for it in PROBES.create("sgd_next_turn", n=100).items for m in it.messages}
+    train = anchor_prompts(200, split="train")
+    drift = anchor_prompts(150, split="drift")
+    texts = [a["messages"][0]["content"] for a in train + drift]
+    assert not set(texts) & probe_texts
+    assert not {a["id"] for a in train} & {a["id"] for a in drift}
