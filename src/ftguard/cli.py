@@ -41,12 +41,12 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from ftguard.report import build_report, format_summary_table
+    from ftguard.report import build_report, print_summary
 
     for run_dir in args.run_dirs:
         if not (Path(run_dir) / "results.jsonl").exists():
             raise FtguardError(f"{run_dir}: no results.jsonl here; is it a finished run directory?")
-        print(format_summary_table(build_report(Path(run_dir))))
+        print_summary(build_report(Path(run_dir)))
         print(f"wrote {Path(run_dir) / 'report.md'} and report.html")
     return 0
 

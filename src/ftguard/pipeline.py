@@ -107,7 +107,7 @@ def train_method(cfg: RunConfig, spec: Any, key: str, convs: list, timings: dict
 def run_study(cfg: RunConfig) -> dict[str, Any]:
     """Run (or resume) the whole study; returns the report summary."""
     from ftguard.models import load_model, model_fingerprint
-    from ftguard.report import build_report, format_summary_table
+    from ftguard.report import build_report, print_summary
 
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -163,7 +163,7 @@ def run_study(cfg: RunConfig) -> dict[str, Any]:
     manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     write_json(cfg.output_dir / MANIFEST_FILE, manifest)
     summary = build_report(cfg.output_dir)
-    console.print(format_summary_table(summary))
+    print_summary(summary, console)
     console.log(f"report: {cfg.output_dir / 'report.html'} ({timings['total']:.0f} s)")
     return summary
 
@@ -171,7 +171,7 @@ def run_study(cfg: RunConfig) -> dict[str, Any]:
 def eval_model(cfg: RunConfig, model: str, tag: str = "base") -> dict[str, Any]:
     """Evaluate one model (hub id, local path, embedded name, or a run's models/<label> folder) on the probes."""
     from ftguard.models import load_model, model_fingerprint
-    from ftguard.report import build_report, format_summary_table
+    from ftguard.report import build_report, print_summary
 
     mcfg = cfg.model.model_copy(update={"name_or_path": model})
     cfg = cfg.model_copy(update={"model": mcfg, "methods": []})
@@ -187,7 +187,7 @@ def eval_model(cfg: RunConfig, model: str, tag: str = "base") -> dict[str, Any]:
     write_jsonl(cfg.output_dir / RESULTS_FILE, rows)
     write_json(cfg.output_dir / MANIFEST_FILE, manifest)
     summary = build_report(cfg.output_dir)
-    console.print(format_summary_table(summary))
+    print_summary(summary, console)
     return summary
 
 

@@ -27,11 +27,13 @@ def make_lora_config(model: Any, rank: int, alpha: float, dropout: float, target
                       task_type="CAUSAL_LM", **extra)
 
 
-def train_adapter(job: TrainJob, peft_config: Any, prepare: Callable[[Any], tuple[Any, list[Any]]] | None = None
-                  ) -> TrainResult:
+def train_adapter(job: TrainJob, peft_config: Any, prepare: Callable[[Any], tuple[Any, list[Any]]] | None = None,
+                  save_merged: bool = False) -> TrainResult:
     """Wrap, train, save the adapter, merge: shared by every adapter-based method.
 
     `prepare(peft_model) -> (extra_loss or None, trainer callbacks)` lets a method set up before training.
+    `save_merged` saves full merged weights instead of the adapter (for methods such as CorDA and OSF that
+    also rewrite the base weights, so the adapter alone cannot be re-applied to the original model).
     """
     import torch
     from peft import get_peft_model
@@ -41,9 +43,15 @@ def train_adapter(job: TrainJob, peft_config: Any, prepare: Callable[[Any], tupl
     extra_loss, callbacks = prepare(model) if prepare else (None, [])
     trainable, total = count_params(model)
     history, sps = run_sft(model, job, extra_loss=extra_loss, callbacks=callbacks)
-    model.save_pretrained(job.output_dir)
-    save_method_output(job.output_dir, base_name=job.base_name, artifact="adapter")
-    return TrainResult(model.merge_and_unload(), "adapter", trainable, total, history, sps)
+    if not save_merged:
+        model.save_pretrained(job.output_dir)
+        save_method_output(job.output_dir, base_name=job.base_name, artifact="adapter")
+        return TrainResult(model.merge_and_unload(), "adapter", trainable, total, history, sps)
+    merged = model.merge_and_unload()
+    merged.save_pretrained(job.output_dir, safe_serialization=True)
+    job.tokenizer.save_pretrained(job.output_dir)
+    save_method_output(job.output_dir, base_name=job.base_name, artifact="weights")
+    return TrainResult(merged, "weights", trainable, total, history, sps)
 
 
 @METHODS.register("lora")
