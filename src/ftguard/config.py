@@ -110,6 +110,20 @@ class AnchorConfig(Strict):
     seed: int = 0  # fixed by default so every run seed measures drift on the same prompts
 
 
+class WiseFTConfig(Strict):
+    """Evaluate a trained adapter method scaled by each alpha (WiSE-FT), a free learning/forgetting curve."""
+
+    method: str  # label of an adapter method in `methods` (lora, guard, dora, replay)
+    alphas: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.75])
+
+    @field_validator("alphas")
+    @classmethod
+    def _in_unit_interval(cls, v: list[float]) -> list[float]:
+        if not v or any(not 0 <= a <= 1 for a in v):
+            raise ValueError(f"alphas must be a non-empty list of numbers in [0, 1], got {v}")
+        return v
+
+
 class ReportConfig(Strict):
     bootstrap_samples: int = Field(2000, ge=100)
     max_flips: int = Field(5, ge=0)  # flipped examples shown per method and probe
@@ -124,6 +138,7 @@ class RunConfig(Strict):
     judges: list[Component] = Field(default_factory=list)  # extra judges run on every probe (e.g. an LLM judge)
     generation: GenerationConfig = GenerationConfig()
     anchors: AnchorConfig = AnchorConfig()
+    wise_ft: WiseFTConfig | None = None
     report: ReportConfig = ReportConfig()
     output_dir: Path = Path("runs/default")
     seed: int = 0
@@ -137,6 +152,8 @@ class RunConfig(Strict):
             raise ValueError(f"method labels must be unique, {dupes} repeat: give each a distinct `tag`")
         if "base" in labels:
             raise ValueError("'base' is reserved for the untuned model: tag the method differently")
+        if self.wise_ft is not None and self.wise_ft.method not in labels:
+            raise ValueError(f"wise_ft.method '{self.wise_ft.method}' is not one of the methods {labels}")
         return self
 
 

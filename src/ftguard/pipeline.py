@@ -158,6 +158,8 @@ def run_study(cfg: RunConfig) -> dict[str, Any]:
         with timed(timings, f"drift/{spec.label}"):
             manifest["drift"][spec.label] = drift.measure(key, lazy)
         del lazy
+    if cfg.wise_ft is not None:
+        rows += wise_ft_sweep(cfg, manifest, probe_runs, drift, cache_root, timings)
     write_jsonl(cfg.output_dir / RESULTS_FILE, rows)
     timings["total"] = round(time.perf_counter() - t_start, 2)
     manifest["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
@@ -166,6 +168,30 @@ def run_study(cfg: RunConfig) -> dict[str, Any]:
     print_summary(summary, console)
     console.log(f"report: {cfg.output_dir / 'report.html'} ({timings['total']:.0f} s)")
     return summary
+
+
+def wise_ft_sweep(cfg: RunConfig, manifest: dict[str, Any], probe_runs: list[ProbeRun], drift: DriftMeter,
+                  cache_root: Path, timings: dict[str, float]) -> list[Any]:
+    """Evaluate the swept adapter at every alpha as models "<label>@<alpha>"; record them as a curve."""
+    from ftguard.methods.wise_ft import load_rescaled
+
+    sweep = cfg.wise_ft
+    assert sweep is not None
+    of = manifest["methods"][sweep.method]
+    folder = cfg.output_dir / "models" / sweep.method
+    rows, labels = [], []
+    for alpha in sweep.alphas:
+        label, key = f"{sweep.method}@{alpha:g}", digest("wise_ft", of["key"], alpha)
+        lazy = LazyModel(lambda a=alpha: load_rescaled(folder, cfg.model, a))
+        with timed(timings, f"eval/{label}"):
+            rows += evaluate_model(label, key, lazy, probe_runs, cfg.generation, cache_root)
+            manifest["drift"][label] = drift.measure(key, lazy)
+        manifest["methods"][label] = {"name": "wise_ft", "params": {"of": sweep.method, "alpha": alpha},
+                                      "lr": of["lr"], "key": key, "train_seconds": 0.0, "seconds_per_step": None,
+                                      "trainable_params": 0, "total_params": of["total_params"]}
+        labels.append(label)
+    manifest.setdefault("curves", {})[f"WiSE-FT ({sweep.method})"] = [*labels, sweep.method]
+    return rows
 
 
 def eval_model(cfg: RunConfig, model: str, tag: str = "base") -> dict[str, Any]:

@@ -103,7 +103,8 @@ def _point(value: float) -> float:
 def _tradeoff_panel(ax, summary: dict[str, Any], curves: dict[str, list[dict]], y_cat: str) -> None:
     colors = model_colors(summary)
     xs, ys = [0.0], [0.0]
-    for k, method in enumerate(summary["methods"]):
+    on_curves = {p.get("model") for pts in curves.values() for p in pts}
+    for k, method in enumerate(m for m in summary["methods"] if m not in on_curves):
         sx, sy = summary["category_deltas"][method]["proficiency"], summary["category_deltas"][method][y_cat]
         if sx["delta"] is None or sy["delta"] is None:
             continue
@@ -167,11 +168,27 @@ def plot_tradeoff(summary: dict[str, Any], path: Path, curves: dict[str, list[di
     return path
 
 
+def resolve_curve(points: Any, summary: dict[str, Any]) -> Any:
+    """Curve points given as model labels (e.g. a WiSE-FT sweep's "lora@0.5") become their category deltas."""
+    if not isinstance(points, list):
+        return points
+    out = []
+    for p in points:
+        if isinstance(p, str):
+            deltas = summary["category_deltas"].get(p)
+            if deltas is None:
+                continue
+            p = {"label": p.split("@")[-1], "model": p if "@" in p else None, **{c: d["delta"] for c, d in deltas.items()}}
+        out.append(p)
+    return out
+
+
 def make_figures(summary: dict[str, Any], manifest: dict[str, Any], fig_dir: Path) -> dict[str, Path]:
     """Write figures/<category>.png for each category and figures/tradeoff.png; returns {name: path}."""
     fig_dir.mkdir(parents=True, exist_ok=True)
     paths = {cat: plot_category(summary, cat, fig_dir / f"{figure_name(cat)}.png") for cat in summary["categories"]}
-    curves = manifest.get("curves") or {}
+    curves = {name: resolve_curve(points, summary) for name, points in (manifest.get("curves") or {}).items()} \
+        if isinstance(manifest.get("curves"), dict) else manifest.get("curves")
     if not isinstance(curves, dict) or not all(isinstance(v, list) for v in curves.values()):
         raise DataError(f"manifest.json 'curves' must map a curve name to a list of points "
                         f"({{'wise-ft': [{{'label': 'alpha=0.5', 'proficiency': 0.1, 'safety': -0.05}}]}}), "
