@@ -29,18 +29,20 @@ def test_smoke_run_writes_everything(smoke_run: Path) -> None:
     figures = sorted(p.name for p in (smoke_run / "figures").glob("*.png"))
     assert {"proficiency.png", "safety.png", "knowledge.png", "tradeoff.png"} <= set(figures)
     rows = [json.loads(line) for line in (smoke_run / "results.jsonl").read_text().splitlines()]
-    assert {r["model"] for r in rows} == {"base", "full", "lora"}
-    assert len(rows) == 3 * 3 * 4  # models x probes x items
+    assert {r["model"] for r in rows} == {"base", "full", "lora", "guard"}
+    assert len(rows) == 4 * 3 * 4  # models x probes x items
     # the same items, prompts and judge for every model
     by_model = {m: sorted((r["probe"], r["item_id"], json.dumps(r["prompt"])) for r in rows if r["model"] == m)
-                for m in ("base", "full", "lora")}
-    assert by_model["base"] == by_model["full"] == by_model["lora"]
+                for m in ("base", "full", "lora", "guard")}
+    assert by_model["base"] == by_model["full"] == by_model["lora"] == by_model["guard"]
     assert all(r["loglik"] is not None for r in rows if r["category"] == "knowledge")
     manifest = json.loads((smoke_run / "manifest.json").read_text())
     assert manifest["methods"]["lora"]["artifact"] == "adapter"
     assert manifest["methods"]["full"]["artifact"] == "weights"
     assert manifest["methods"]["lora"]["trainable_params"] < manifest["methods"]["full"]["trainable_params"]
     assert "torch" in manifest["versions"] and manifest["seed"] == 0
+    assert manifest["drift"]["base"] == 0.0
+    assert all(manifest["drift"][m] > 0 for m in ("full", "lora", "guard"))  # judge-free drift per method
     assert (smoke_run / "models" / "lora" / "adapter_config.json").is_file()
     assert (smoke_run / "models" / "full" / "model.safetensors").is_file()
 

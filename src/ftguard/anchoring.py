@@ -25,8 +25,8 @@ def anchor_conversations(cfg: RunConfig, split: str, n: int, base_fp: str, base:
                                 JsonlCache(cache_root / "generations" / f"{base_fp}.jsonl"),
                                 max_new_tokens=cfg.anchors.max_new_tokens, gen=cfg.generation,
                                 desc=f"base/anchors-{split}")
-    return [p["messages"] + [{"role": "assistant", "content": r}] for p, r in zip(prompts, responses, strict=True)
-            if r.strip()]
+    # an empty answer stays: "stop at once" is base behaviour worth anchoring too
+    return [p["messages"] + [{"role": "assistant", "content": r}] for p, r in zip(prompts, responses, strict=True)]
 
 
 class DriftMeter:

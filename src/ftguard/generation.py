@@ -15,11 +15,28 @@ from tqdm.auto import tqdm
 Messages = list[dict[str, str]]
 
 
-def render_prompt(tok: Any, messages: Messages, max_prompt_tokens: int) -> list[int]:
-    """Token ids of the chat-templated prompt (with the assistant header); long prompts keep their end."""
+def _encode(tok: Any, messages: Messages) -> list[int]:
     text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    ids = tok(text, add_special_tokens=False)["input_ids"]
-    return ids[-max_prompt_tokens:]
+    return tok(text, add_special_tokens=False)["input_ids"]
+
+
+def fit_messages(tok: Any, messages: Messages, max_prompt_tokens: int) -> Messages:
+    """Drop the oldest turns (never the system prompt or the last message) until the prompt fits.
+
+    This mirrors training, where long dialogues are cut into windows of recent exchanges that keep the
+    system prompt; cutting tokens off the front instead would lose the system prompt first.
+    """
+    system = messages[:1] if messages and messages[0]["role"] == "system" else []
+    turns = messages[len(system):]
+    while len(turns) > 1 and len(_encode(tok, system + turns)) > max_prompt_tokens:
+        turns = turns[2:] if len(turns) > 2 else turns[1:]  # whole exchanges keep user/assistant alternation
+    return system + turns
+
+
+def render_prompt(tok: Any, messages: Messages, max_prompt_tokens: int) -> list[int]:
+    """Token ids of the chat-templated prompt (with the assistant header), at most `max_prompt_tokens`:
+    old turns go first (see fit_messages); a single message still too long keeps its end."""
+    return _encode(tok, fit_messages(tok, messages, max_prompt_tokens))[-max_prompt_tokens:]
 
 
 def _stop_ids(tok: Any, model: Any) -> list[int]:

@@ -187,8 +187,9 @@ def make_figures(summary: dict[str, Any], manifest: dict[str, Any], fig_dir: Pat
     """Write figures/<category>.png for each category and figures/tradeoff.png; returns {name: path}."""
     fig_dir.mkdir(parents=True, exist_ok=True)
     paths = {cat: plot_category(summary, cat, fig_dir / f"{figure_name(cat)}.png") for cat in summary["categories"]}
-    curves = {name: resolve_curve(points, summary) for name, points in (manifest.get("curves") or {}).items()} \
-        if isinstance(manifest.get("curves"), dict) else manifest.get("curves")
+    curves = manifest.get("curves") or {}
+    if isinstance(curves, dict):
+        curves = {name: resolve_curve(points, summary) for name, points in curves.items()}
     if not isinstance(curves, dict) or not all(isinstance(v, list) for v in curves.values()):
         raise DataError(f"manifest.json 'curves' must map a curve name to a list of points "
                         f"({{'wise-ft': [{{'label': 'alpha=0.5', 'proficiency': 0.1, 'safety': -0.05}}]}}), "
