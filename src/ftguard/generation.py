@@ -103,18 +103,18 @@ def reference_loglik(model: Any, tok: Any, prompts: Sequence[Messages], referenc
     out: list[float] = [float("nan")] * len(seqs)
     for idx in tqdm(_batches(list(range(len(seqs))), batch_size), desc=desc, leave=False):
         width = max(len(seqs[i][0]) + len(seqs[i][1]) for i in idx)
+        keep = max(len(seqs[i][1]) for i in idx) + 1  # logits only where a reference token is predicted
         ids = torch.full((len(idx), width), pad, dtype=torch.long)
         mask = torch.zeros_like(ids)
-        target = torch.zeros_like(ids, dtype=torch.bool)
-        for row, i in enumerate(idx):
+        for row, i in enumerate(idx):  # left padding: every reference ends at the last position
             p, r = seqs[i]
-            ids[row, : len(p) + len(r)] = torch.tensor(p + r)
-            mask[row, : len(p) + len(r)] = 1
-            target[row, len(p): len(p) + len(r)] = True
-        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()  # (B, T, V)
-        logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None].to(device))[..., 0]
-        tmask = target[:, 1:].to(device)  # position t predicts token t+1
-        per = (logp * tmask).sum(-1) / tmask.sum(-1).clamp(min=1)
+            ids[row, width - len(p) - len(r):] = torch.tensor(p + r)
+            mask[row, width - len(p) - len(r):] = 1
+        logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=keep).logits
+        logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # (B, keep-1, V): predicts the last keep-1 tokens
+        tokens = ids[:, width - keep + 1:].to(device)
+        picked = logp.gather(-1, tokens[..., None])[..., 0]  # (B, keep-1)
         for row, i in enumerate(idx):
-            out[i] = float(per[row])
+            n = len(seqs[i][1])
+            out[i] = float(picked[row, -n:].mean())
     return out
