@@ -50,15 +50,15 @@ def truncate_context(context: str, max_chars: int = MAX_CONTEXT_CHARS) -> str:
     return head.rsplit(" ", 1)[0] + " ..."
 
 
-def question_prompt(record: dict[str, Any]) -> str:
+def question_prompt(record: dict[str, Any], max_context_chars: int = MAX_CONTEXT_CHARS) -> str:
     """The user message: the question, preceded by its (possibly truncated) passage for closed_qa."""
     if record["category"] == "closed_qa" and record["context"].strip():
-        return f"{truncate_context(record['context'].strip())}\n\nQuestion: {record['instruction']}"
+        return f"{truncate_context(record['context'].strip(), max_context_chars)}\n\nQuestion: {record['instruction']}"
     return record["instruction"]
 
 
 @PROBES.register("dolly_qa")
-def dolly_qa(n: int = 100, seed: int = 0, max_new_tokens: int = 64) -> Probe:
+def dolly_qa(n: int = 100, seed: int = 0, max_new_tokens: int = 64, max_context_chars: int = MAX_CONTEXT_CHARS) -> Probe:
     """Dolly open_qa / closed_qa questions (closed_qa with its passage); the judge compares with the reference.
 
     Records with a reference of at most 400 characters come first, in seeded order, so a short reply can
@@ -68,6 +68,7 @@ def dolly_qa(n: int = 100, seed: int = 0, max_new_tokens: int = 64) -> Probe:
         n: Number of questions, at most `len(probe_pool())`.
         seed: Seed for the choice of questions; the same seed gives the same items.
         max_new_tokens: Generation budget per answer.
+        max_context_chars: closed_qa passages are cut at a sentence end within this many characters.
     """
     pool = probe_pool()
     check_params("dolly_qa", n, len(pool), "open_qa/closed_qa records in the probe pool", max_new_tokens)
@@ -77,7 +78,7 @@ def dolly_qa(n: int = 100, seed: int = 0, max_new_tokens: int = 64) -> Probe:
     items = [
         ProbeItem(
             id=f"dolly/{r['id']}",
-            messages=[{"role": "user", "content": question_prompt(r)}],
+            messages=[{"role": "user", "content": question_prompt(r, max_context_chars)}],
             category="knowledge",
             reference=r["response"],
             meta={"category": r["category"], "dolly_id": r["id"], "question": r["instruction"]},
