@@ -15,7 +15,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ftguard.errors import ConfigError
+from ftguard.errors import ConfigError, validation_lines
 
 EMBEDDED_MODEL = "embedded:smollm2-135m-instruct"
 
@@ -66,12 +66,43 @@ class ProbeSpec(Component):
 
 
 class ModelConfig(Strict):
+    """A local model (`name_or_path`), or a model served behind an OpenAI-compatible API (`endpoint` + `name`).
+
+    `model: {endpoint: http://127.0.0.1:8080/v1, name: smollm2}` evaluates whatever that server serves
+    (vLLM, Ollama, llama.cpp server, OpenAI, Together, ...) through chat completions; `name` is an alias
+    of `name_or_path`. The key comes from the environment variable `api_key_env`, never from the config.
+    """
+
     name_or_path: str = EMBEDDED_MODEL  # "embedded:smollm2-135m-instruct", "tiny:llama", a hub id or a local path
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     revision: str | None = None
     trust_remote_code: bool = False  # never on unless you say so
     cache_dir: Path | None = None  # default: $FTGUARD_CACHE or ~/.cache/ftguard
     chat_template: str | None = None  # Jinja template for tokenizers that lack one
+    endpoint: str | None = None  # base URL of an OpenAI-compatible API; name_or_path is then the served model name
+    api_key_env: str = "OPENAI_API_KEY"  # env variable with the endpoint's key (local hosts need none)
+    concurrency: int = Field(4, ge=1)  # parallel requests to the endpoint
+    timeout_s: float = Field(120, gt=0)  # per endpoint request
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_alias(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "name" in data:
+            if "name_or_path" in data:
+                raise ValueError("give the model as `name` or as `name_or_path`, not both")
+            data = {("name_or_path" if k == "name" else k): v for k, v in data.items()}
+        return data
+
+    @model_validator(mode="after")
+    def _endpoint_needs_name(self) -> ModelConfig:
+        if self.endpoint is None:
+            return self
+        if not self.endpoint.startswith(("http://", "https://")):
+            raise ValueError(f"endpoint must be an http(s) URL such as http://127.0.0.1:8080/v1, got {self.endpoint!r}")
+        if "name_or_path" not in self.model_fields_set:
+            raise ValueError("with `endpoint`, also give `name`: the model name the server serves "
+                             "(e.g. {endpoint: http://127.0.0.1:8080/v1, name: smollm2})")
+        return self
 
 
 class DataConfig(Strict):
@@ -141,6 +172,7 @@ class RunConfig(Strict):
     wise_ft: WiseFTConfig | None = None
     report: ReportConfig = ReportConfig()
     output_dir: Path = Path("runs/default")
+    cache_dir: Path | None = None  # content-addressed caches; default output_dir/cache (share one across runs)
     seed: int = 0
     knowledge_loglik: bool = True  # judge-free knowledge number: log-likelihood of reference answers
 
@@ -191,13 +223,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 
 
 def format_validation_error(e: ValidationError, source: str) -> str:
-    lines = [f"{source}: {e.error_count()} config error(s):"]
-    for err in e.errors():
-        loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
-        if err["type"] == "extra_forbidden":
-            lines.append(f"  {loc}: unknown key")
-        else:
-            lines.append(f"  {loc}: {err['msg']} (got {err.get('input')!r})")
+    lines = [f"{source}: {e.error_count()} config error(s):", *validation_lines(e, "key", "(top level)")]
     return "\n".join(lines)
 
 

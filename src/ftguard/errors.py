@@ -19,3 +19,15 @@ class ModelError(FtguardError):
 
 class JudgeError(FtguardError):
     """A judge cannot run (endpoint unreachable, missing key)."""
+
+
+def validation_lines(error: object, unknown: str, top: str) -> list[str]:
+    """One indented line per pydantic error: `  loc: message (got value)`, or `  loc: unknown <unknown>`."""
+    lines = []
+    for err in error.errors():  # type: ignore[attr-defined]
+        loc = ".".join(str(x) for x in err["loc"]) or top
+        if err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
+            lines.append(f"  {loc}: unknown {unknown}")
+        else:
+            lines.append(f"  {loc}: {err['msg']} (got {err.get('input')!r})")
+    return lines

@@ -16,7 +16,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import ConfigDict, ValidationError, validate_call
 
-from ftguard.errors import ConfigError
+from ftguard.errors import ConfigError, validation_lines
 
 T = TypeVar("T")
 _ENTRY_POINTS_LOADED = False
@@ -64,24 +64,14 @@ class Registry(Generic[T]):
             validated = validate_call(factory, config=ConfigDict(arbitrary_types_allowed=True))
             return validated(**params)
         except ValidationError as e:
-            raise ConfigError(f"Bad parameters for {self.kind} '{name}':\n{_short(e)}") from None
+            lines = "\n".join(validation_lines(e, "parameter", "(params)"))
+            raise ConfigError(f"Bad parameters for {self.kind} '{name}':\n{lines}") from None
 
     def describe(self, name: str) -> str:
         """First docstring line and the signature, for `ftguard list`."""
         factory = self.get(name)
         doc = (inspect.getdoc(factory) or "").split("\n", 1)[0]
         return f"{name}{inspect.signature(factory)}  {doc}".strip()
-
-
-def _short(e: ValidationError) -> str:
-    lines = []
-    for err in e.errors():
-        loc = ".".join(str(x) for x in err["loc"]) or "(params)"
-        if err["type"] == "unexpected_keyword_argument":
-            lines.append(f"  unknown parameter '{loc}'")
-        else:
-            lines.append(f"  {loc}: {err['msg']} (got {err.get('input')!r})")
-    return "\n".join(lines)
 
 
 METHODS: Registry[Any] = Registry("method")

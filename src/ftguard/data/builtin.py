@@ -12,6 +12,7 @@ from typing import Any
 
 import ftguard
 from ftguard.errors import DataError
+from ftguard.results import read_jsonl
 
 BUILTIN_DATA = Path(ftguard.__file__).parent / "assets" / "data"
 SGD_SPLITS = ("train", "dev")
@@ -32,19 +33,7 @@ def load_jsonl(path: str | Path) -> list[dict[str, Any]]:
 @lru_cache(maxsize=16)
 def _read_jsonl(path: str) -> tuple[dict[str, Any], ...]:
     # Cached: probes and anchor pools re-read the same shipped files. Callers get fresh copies below.
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{lineno}: invalid JSON: {e}") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
-            rows.append(row)
-    return tuple(rows)
+    return tuple(row for _, row in read_jsonl(Path(path)))
 
 
 def _copy(rows: tuple[dict[str, Any], ...]) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ftguard.errors import DataError
-from ftguard.results import MANIFEST_FILE, RESULTS_FILE, clean_score
+from ftguard.results import MANIFEST_FILE, RESULTS_FILE, clean_score, read_jsonl
 
 BASE = "base"
 CATEGORY_ORDER = ("proficiency", "safety", "knowledge")
@@ -37,18 +37,11 @@ def load_results(run_dir: Path) -> list[dict[str, Any]]:
     if not path.exists():
         raise DataError(f"{path} not found: run `ftguard run` or `ftguard eval` first, or pass another run dir")
     rows = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            missing = [k for k in REQUIRED_KEYS if not isinstance(row, dict) or k not in row]
-            if missing:
-                raise DataError(f"{path}:{lineno}: missing keys {missing}; see ResultRow in ftguard/results.py")
-            rows.append(row)
+    for lineno, row in read_jsonl(path):
+        missing = [k for k in REQUIRED_KEYS if k not in row]
+        if missing:
+            raise DataError(f"{path}:{lineno}: missing keys {missing}; see ResultRow in ftguard/results.py")
+        rows.append(row)
     if not rows:
         raise DataError(f"{path} has no rows: nothing to report")
     return rows
