@@ -1,0 +1,149 @@
+"""Where each fine-tuning method sits on the learning/forgetting trade-off, over several seeds.
+
+    python benchmarks/tradeoff.py                       # 3 seeds, every method in configs/tradeoff.yaml
+    python benchmarks/tradeoff.py --seeds 0 --methods full lora guard
+    python benchmarks/tradeoff.py --sweep               # + guard's energy / kl_weight sweep
+
+Each seed is one `ftguard run` (runs/tradeoff/seed<N>, one shared content-addressed cache, so the base
+model is evaluated once and an interrupted benchmark resumes). Prints one table: proficiency gain, safety
+change, knowledge change (points, seed-averaged, 95% paired-bootstrap CI over items), drift KL(base‖tuned)
+on held-out anchor prompts, and seconds per training step, all measured side by side in the same run. Writes
+runs/tradeoff/tradeoff.png with the WiSE-FT curve of the LoRA adapter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CATEGORIES = ("proficiency", "safety", "knowledge")
+SWEEP = [{"name": "guard", "tag": f"guard_e{e}_kl{k}", "energy": e, "kl_weight": k}
+         for e in (0.0, 0.8, 0.95) for k in (0.0, 0.5, 2.0) if (e, k) != (0.0, 0.0)]
+
+
+def run_seed(seed: int, methods: list[str] | None, sweep: bool, out: Path) -> Path:
+    from ftguard.config import load_config
+    from ftguard.pipeline import run_study
+
+    cfg = load_config(ROOT / "configs" / "tradeoff.yaml", [f"seed={seed}", f"output_dir={out / f'seed{seed}'}",
+                                                           f"cache_dir={out / 'cache'}"])
+    specs = [m for m in cfg.methods if methods is None or m.label in methods]
+    if sweep:
+        from ftguard.config import MethodSpec
+
+        lora = next(m for m in cfg.methods if m.name == "lora")
+        specs += [MethodSpec(lr=lora.lr, rank=16, alpha=32, **s) for s in SWEEP]
+    wise = cfg.wise_ft if cfg.wise_ft and any(m.label == cfg.wise_ft.method for m in specs) else None
+    run_study(cfg.model_copy(update={"methods": specs, "wise_ft": wise}))
+    return out / f"seed{seed}"
+
+
+def item_scores(run: Path) -> dict[tuple[str, str], dict[str, float]]:
+    """(model, category) -> {item key: score} from results.jsonl (judge errors left out)."""
+    out: dict[tuple[str, str], dict[str, float]] = {}
+    for line in (run / "results.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        if r["score"] is not None:
+            out.setdefault((r["model"], r["category"]), {})[f"{r['probe']}/{r['item_id']}"] = r["score"]
+    return out
+
+
+def seed_averaged_delta(runs: list[Path], method: str, category: str, rng: np.random.Generator
+                        ) -> tuple[float, float, float]:
+    """Mean over seeds of (tuned - base) per item, with a 95% bootstrap CI over items; in points."""
+    per_item: dict[str, list[float]] = {}
+    for run in runs:
+        scores = item_scores(run)
+        base, tuned = scores.get(("base", category), {}), scores.get((method, category), {})
+        for k in base.keys() & tuned.keys():
+            per_item.setdefault(k, []).append(tuned[k] - base[k])
+    if not per_item:
+        return (float("nan"),) * 3
+    d = np.array([np.mean(v) for v in per_item.values()])
+    boots = rng.choice(d, size=(2000, len(d))).mean(1)
+    return 100 * d.mean(), 100 * np.percentile(boots, 2.5), 100 * np.percentile(boots, 97.5)
+
+
+def table(runs: list[Path]) -> tuple[list[dict], str]:
+    manifests = [json.loads((r / "manifest.json").read_text()) for r in runs]
+    methods = list(manifests[0]["methods"])
+    rows, rng = [], np.random.default_rng(0)
+    for m in methods:
+        row: dict = {"method": m}
+        for c in CATEGORIES:
+            row[c] = seed_averaged_delta(runs, m, c, rng)
+        drift = [x["drift"].get(m) for x in manifests if x.get("drift", {}).get(m) is not None]
+        sps = [x["methods"][m].get("seconds_per_step") for x in manifests if x["methods"][m].get("seconds_per_step")]
+        row["drift"] = float(np.mean(drift)) if drift else float("nan")
+        row["sec_per_step"] = float(np.mean(sps)) if sps else float("nan")
+        rows.append(row)
+    lora = next((r for r in rows if r["method"] == "lora"), None)
+    head = f"{'method':<22}" + "".join(f"{c + ' Δ [95% CI]':>28}" for c in CATEGORIES) + \
+        f"{'drift KL':>10}{'s/step':>8}{'×LoRA':>7}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        cells = "".join(f"{r[c][0]:>+9.1f} [{r[c][1]:>+6.1f},{r[c][2]:>+6.1f}]   " for c in CATEGORIES)
+        ratio = r["sec_per_step"] / lora["sec_per_step"] if lora and r["sec_per_step"] == r["sec_per_step"] else float("nan")
+        lines.append(f"{r['method']:<22}{cells}{r['drift']:>10.4f}{r['sec_per_step']:>8.2f}{ratio:>7.2f}")
+    if lora:
+        lines.append("")
+        for r in rows:
+            if r["method"].startswith("guard"):
+                keep = r["proficiency"][0] / lora["proficiency"][0] if lora["proficiency"][0] else float("nan")
+                loss = {c: (min(r[c][0], 0) / min(lora[c][0], -1e-9)) for c in ("safety", "knowledge")}
+                lines.append(f"{r['method']}: keeps {keep:.0%} of LoRA's proficiency gain; safety loss "
+                             f"{loss['safety']:.0%} and knowledge loss {loss['knowledge']:.0%} of LoRA's "
+                             f"(targets: >= 90%, <= 33%, <= 33%)")
+    return rows, "\n".join(lines)
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    for ax, cat in zip(axes, ("safety", "knowledge"), strict=True):
+        curve = [r for r in rows if r["method"].startswith("lora@")] + [r for r in rows if r["method"] == "lora"]
+        if curve:
+            ax.plot([r["proficiency"][0] for r in curve], [r[cat][0] for r in curve], "--s", color="#888",
+                    label="WiSE-FT (lora)", zorder=1)
+        for r in rows:
+            if r["method"].startswith("lora@"):
+                continue
+            (x, xl, xh), (y, yl, yh) = r["proficiency"], r[cat]
+            ax.errorbar(x, y, xerr=[[x - xl], [xh - x]], yerr=[[y - yl], [yh - y]], fmt="o", capsize=3)
+            ax.annotate(r["method"], (x, y), xytext=(5, 5), textcoords="offset points", fontsize=8)
+        ax.axhline(0, ls="--", lw=1, color="#999")
+        ax.axvline(0, ls="--", lw=1, color="#999")
+        ax.set_xlabel("proficiency change (points)")
+        ax.set_ylabel(f"{cat} change (points)")
+        ax.legend(fontsize=8, loc="lower left", frameon=False)
+    fig.suptitle("Learning vs forgetting, seed-averaged, 95% CI over items", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--methods", nargs="+", help="method labels from configs/tradeoff.yaml (default: all)")
+    ap.add_argument("--sweep", action="store_true", help="add guard runs over energy x kl_weight")
+    ap.add_argument("--out", type=Path, default=ROOT / "runs" / "tradeoff")
+    args = ap.parse_args()
+    runs = [run_seed(s, args.methods, args.sweep, args.out) for s in args.seeds]
+    rows, text = table(runs)
+    print(f"\nseeds {args.seeds}; Δ in points vs base; drift = mean token KL(base‖tuned) on held-out anchors\n")
+    print(text)
+    plot(rows, args.out / "tradeoff.png")
+    (args.out / "tradeoff.json").write_text(json.dumps(rows, indent=2))
+    print(f"\nwrote {args.out / 'tradeoff.png'} and tradeoff.json")
+
+
+if __name__ == "__main__":
+    main()
