@@ -124,7 +124,7 @@ def run_study(cfg: RunConfig) -> dict[str, Any]:
                     probes={p.probe.name: {"category": p.probe.category, "version": p.probe.version,
                                            "n": len(p.probe.items), "judges": [j.name for j, _ in p.judges],
                                            "max_new_tokens": p.max_new_tokens} for p in probe_runs})
-    cache_root = cfg.output_dir / "cache"
+    cache_root = cfg.cache_dir or cfg.output_dir / "cache"
     base = LazyModel(lambda: load_model(cfg.model))
     rows = []
     with timed(timings, "eval/base"):
@@ -209,7 +209,7 @@ def eval_model(cfg: RunConfig, model: str, tag: str = "base") -> dict[str, Any]:
     fp = model_fingerprint(mcfg)
     with timed(timings, f"eval/{tag}"):
         rows = evaluate_model(tag, fp, LazyModel(lambda: load_model(mcfg)), probe_runs, cfg.generation,
-                              cfg.output_dir / "cache")
+                              cfg.cache_dir or cfg.output_dir / "cache")
     write_jsonl(cfg.output_dir / RESULTS_FILE, rows)
     write_json(cfg.output_dir / MANIFEST_FILE, manifest)
     summary = build_report(cfg.output_dir)
