@@ -1,7 +1,9 @@
 """Command line: `ftguard run|eval|report|list|validate`. Each command is a thin call into pipeline.py.
 
     ftguard run configs/quick.yaml train.steps=10
+    ftguard run configs/openai_ft.yaml --dry-run
     ftguard eval --config configs/quick.yaml --model runs/quick/models/lora
+    ftguard eval --endpoint http://127.0.0.1:8080/v1 --model smollm2
     ftguard report runs/quick
     ftguard list methods
     ftguard validate configs/quick.yaml
@@ -22,9 +24,17 @@ DEFAULT_EVAL_CONFIG = Path(__file__).resolve().parent / "assets" / "configs" / "
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from ftguard.config import load_config
+    from ftguard.methods.hosted.jobs import confirm_paid_jobs
+
+    cfg = load_config(args.config, args.overrides)
+    confirm_paid_jobs(args.yes)  # hosted methods may submit paid jobs only with --yes (or submit: true)
+    if args.dry_run:
+        from ftguard.hosted_plan import dry_run
+
+        return dry_run(cfg, args.config)
     from ftguard.pipeline import run_study
 
-    run_study(load_config(args.config, args.overrides))
+    run_study(cfg)
     return 0
 
 
@@ -36,6 +46,18 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.output_dir:
         overrides.append(f"output_dir={args.output_dir}")
     cfg = load_config(args.config or DEFAULT_EVAL_CONFIG, overrides)
+    if args.endpoint:  # a served model: --model is the name the server serves
+        from pydantic import ValidationError
+
+        from ftguard.config import ModelConfig, format_validation_error
+
+        fields = cfg.model.model_dump(exclude={"name_or_path", "endpoint", "api_key_env"})
+        try:
+            served = ModelConfig.model_validate({**fields, "name": args.model, "endpoint": args.endpoint,
+                                                 "api_key_env": args.api_key_env or cfg.model.api_key_env})
+        except ValidationError as err:
+            raise FtguardError(format_validation_error(err, "--endpoint/--model")) from None
+        cfg = cfg.model_copy(update={"model": served})
     eval_model(cfg, args.model, tag=args.tag)
     return 0
 
@@ -79,9 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="fine-tune with every method and evaluate base + tuned models")
     r.add_argument("config")
     r.add_argument("overrides", nargs="*", help="key=value, e.g. train.steps=10 methods.1.rank=8")
+    r.add_argument("--dry-run", action="store_true",
+                   help="hosted methods: export and check the training file, print tokens and cost; submit nothing")
+    r.add_argument("--yes", action="store_true", help="allow hosted methods to submit paid fine-tuning jobs")
     r.set_defaults(fn=_cmd_run)
     e = sub.add_parser("eval", help="evaluate one model on the probes")
-    e.add_argument("--model", required=True, help="hub id, local path, embedded:NAME or RUN/models/LABEL")
+    e.add_argument("--model", required=True,
+                   help="hub id, local path, embedded:NAME or RUN/models/LABEL; with --endpoint: the served name")
+    e.add_argument("--endpoint", help="base URL of an OpenAI-compatible API serving --model, "
+                                      "e.g. http://127.0.0.1:8080/v1 (vLLM, Ollama, llama.cpp server, ...)")
+    e.add_argument("--api-key-env", help="environment variable holding the endpoint's key (default OPENAI_API_KEY; "
+                                         "local servers need none)")
     e.add_argument("--config", help="config whose probes/judges to use (default: the builtin eval config)")
     e.add_argument("--tag", default="base", help="name of the model in the report")
     e.add_argument("--output-dir")

@@ -93,12 +93,17 @@ class ModelConfig(Strict):
             data = {("name_or_path" if k == "name" else k): v for k, v in data.items()}
         return data
 
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL such as http://127.0.0.1:8080/v1")
+        return v
+
     @model_validator(mode="after")
     def _endpoint_needs_name(self) -> ModelConfig:
         if self.endpoint is None:
             return self
-        if not self.endpoint.startswith(("http://", "https://")):
-            raise ValueError(f"endpoint must be an http(s) URL such as http://127.0.0.1:8080/v1, got {self.endpoint!r}")
         if "name_or_path" not in self.model_fields_set:
             raise ValueError("with `endpoint`, also give `name`: the model name the server serves "
                              "(e.g. {endpoint: http://127.0.0.1:8080/v1, name: smollm2})")

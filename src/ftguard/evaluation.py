@@ -2,6 +2,7 @@
 knowledge probes the judge-free reference log-likelihood. Returns ResultRows.
 
 The model is loaded only if something is not cached yet, so a finished run re-reports in seconds.
+A served model (EndpointModel) answers through chat completions and has no reference log-likelihood.
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from ftguard.cache import JsonlCache, digest
 from ftguard.config import Component, GenerationConfig
 from ftguard.judges.base import Judge, Verdict
+from ftguard.models.endpoint import EndpointModel
 from ftguard.probes.base import Probe
 from ftguard.results import ResultRow, clean_score
 
 log = logging.getLogger(__name__)
+JUDGE_CHUNK = 32
 
 
 @dataclass
@@ -54,13 +59,23 @@ def cached_generate(keys: list[str], prompts: list[list[dict[str, str]]], lazy: 
     """Responses for `prompts`, generating only those whose key is not cached (each batch saved at once)."""
     todo = [i for i, k in enumerate(keys) if k not in cache]
     if todo:
-        from ftguard.generation import generate
-
         model, tok = lazy.get()
         log.info("%s: generating %d/%d responses", desc, len(todo), len(keys))
-        generate(model, tok, [prompts[i] for i in todo], max_new_tokens=max_new_tokens, batch_size=gen.batch_size,
-                 max_prompt_tokens=gen.max_prompt_tokens, desc=desc,
-                 on_batch=lambda idx, texts: cache.put_many({keys[todo[j]]: t for j, t in zip(idx, texts, strict=True)}))
+
+        def save(idx: list[int], texts: list[str]) -> None:
+            cache.put_many({keys[todo[j]]: t for j, t in zip(idx, texts, strict=True)})
+
+        if isinstance(model, EndpointModel):  # a served model: chat completions, one saved batch at a time
+            for start in range(0, len(todo), gen.batch_size):
+                idx = list(range(start, min(start + gen.batch_size, len(todo))))
+                save(idx, model.chat([prompts[todo[j]] for j in idx], max_new_tokens,
+                                     max_prompt_tokens=gen.max_prompt_tokens))
+                log.info("%s: %d/%d responses", desc, idx[-1] + 1, len(todo))
+        else:
+            from ftguard.generation import generate
+
+            generate(model, tok, [prompts[i] for i in todo], max_new_tokens=max_new_tokens,
+                     batch_size=gen.batch_size, max_prompt_tokens=gen.max_prompt_tokens, desc=desc, on_batch=save)
     return [cache.get(k) for k in keys]
 
 
@@ -76,12 +91,14 @@ def _verdicts(pr: ProbeRun, spec: Component, judge: Judge, responses: list[str],
     keys = [digest("verdict", spec.name, spec.params, judge.version, it.id, it.messages, it.reference, it.meta, r)
             for it, r in zip(items, responses, strict=True)]
     todo = [i for i, k in enumerate(keys) if k not in cache]
-    if todo:
-        got = judge([items[i] for i in todo], [responses[i] for i in todo])
-        if len(got) != len(todo):
-            raise RuntimeError(f"judge {spec.name} returned {len(got)} verdicts for {len(todo)} responses")
+    for start in tqdm(range(0, len(todo), JUDGE_CHUNK), desc=f"judge {spec.name}/{pr.probe.name}", leave=False,
+                      disable=not todo):
+        chunk = todo[start:start + JUDGE_CHUNK]  # judged in chunks: progress, and a killed run keeps verdicts
+        got = judge([items[i] for i in chunk], [responses[i] for i in chunk])
+        if len(got) != len(chunk):
+            raise RuntimeError(f"judge {spec.name} returned {len(got)} verdicts for {len(chunk)} responses")
         cache.put_many({keys[i]: {"score": clean_score(v.score), "label": v.label, "explanation": v.explanation}
-                        for i, v in zip(todo, got, strict=True)})
+                        for i, v in zip(chunk, got, strict=True)})
     return [Verdict(math.nan if (d := cache.get(k))["score"] is None else d["score"], d["label"], d["explanation"])
             for k in keys]
 
@@ -92,9 +109,11 @@ def _logliks(pr: ProbeRun, model_fp: str, lazy: LazyModel, gen: GenerationConfig
     keys = [digest("loglik", model_fp, it.messages, it.reference, gen.max_prompt_tokens) for it in items]
     todo = [i for i, k in enumerate(keys) if k not in cache and items[i].reference]
     if todo:
+        model, tok = lazy.get()
+        if tok is None:  # a served model gives no log-likelihoods: the report shows n/a
+            return [None] * len(items)
         from ftguard.generation import reference_loglik
 
-        model, tok = lazy.get()
         values = reference_loglik(model, tok, [items[i].messages for i in todo], [items[i].reference for i in todo],
                                   batch_size=max(1, gen.batch_size // 2), max_prompt_tokens=gen.max_prompt_tokens,
                                   desc=f"{tag}/{pr.probe.name} loglik")

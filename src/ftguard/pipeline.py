@@ -65,8 +65,11 @@ def load_train_conversations(cfg: RunConfig) -> list[list[dict[str, str]]]:
 
 def method_key(cfg: RunConfig, spec: Any, base_fp: str, data_fp: str) -> str:
     """Content key of a trained model: base weights, data, method, training settings, seed (and anchors)."""
-    uses_anchors = getattr(METHODS.create(spec.name, **spec.params), "needs_anchors", False)
-    return digest("method", base_fp, data_fp, spec.name, spec.params, spec.lr or cfg.train.lr,
+    method = METHODS.create(spec.name, **spec.params)
+    uses_anchors = getattr(method, "needs_anchors", False)
+    # settings that cannot change the trained model (submit flags, price tables, polling) stay out of the key
+    params = {k: v for k, v in spec.params.items() if k not in getattr(method, "key_ignores", ())}
+    return digest("method", base_fp, data_fp, spec.name, params, spec.lr or cfg.train.lr,
                   cfg.train.model_dump(), cfg.data.max_seq_len, cfg.seed,
                   cfg.anchors.model_dump() if uses_anchors else None)
 
@@ -125,12 +128,18 @@ def run_study(cfg: RunConfig) -> dict[str, Any]:
                                            "n": len(p.probe.items), "judges": [j.name for j, _ in p.judges],
                                            "max_new_tokens": p.max_new_tokens} for p in probe_runs})
     cache_root = cfg.cache_dir or cfg.output_dir / "cache"
+    served = cfg.model.endpoint is not None  # an API gives no token log-probabilities: no drift numbers
+    if served:  # a served base has no local weights to train: only hosted methods can tune it
+        local = [s.label for s in cfg.methods if getattr(METHODS.create(s.name, **s.params), "trains_locally", True)]
+        if local:
+            raise ConfigError(f"methods {local} train local weights, but model.endpoint serves the base model; "
+                              "use hosted methods (openai_ft, together_ft, served) or a local model.name_or_path")
     base = LazyModel(lambda: load_model(cfg.model))
     rows = []
     with timed(timings, "eval/base"):
         rows += evaluate_model("base", base_fp, base, probe_runs, cfg.generation, cache_root)
     drift = DriftMeter(cfg, base_fp, base, cache_root)
-    manifest["drift"] = {"base": 0.0 if cfg.anchors.drift_n else None}
+    manifest["drift"] = {"base": 0.0 if cfg.anchors.drift_n and not served else None}
     anchor_cache: list[Any] = []
 
     def anchors() -> list[Any]:  # built once, on the first method that asks for them
@@ -153,10 +162,13 @@ def run_study(cfg: RunConfig) -> dict[str, Any]:
             lazy = LazyModel(lambda m=trained["model"]: m)
         manifest["methods"][spec.label] = {k: v for k, v in info.items() if k != "log_history"}
         write_json(cfg.output_dir / MANIFEST_FILE, manifest)
+        eval_fp, endpoint = key, info.get("artifact") == "endpoint"
+        if endpoint:  # a served model is identified by (endpoint, name), as in `ftguard eval`
+            eval_fp = model_fingerprint(cfg.model.model_copy(update={"name_or_path": str(folder)}))
         with timed(timings, f"eval/{spec.label}"):
-            rows += evaluate_model(spec.label, key, lazy, probe_runs, cfg.generation, cache_root)
+            rows += evaluate_model(spec.label, eval_fp, lazy, probe_runs, cfg.generation, cache_root)
         with timed(timings, f"drift/{spec.label}"):
-            manifest["drift"][spec.label] = drift.measure(key, lazy)
+            manifest["drift"][spec.label] = None if served or endpoint else drift.measure(key, lazy)
         del lazy
     if cfg.wise_ft is not None:
         rows += wise_ft_sweep(cfg, manifest, probe_runs, drift, cache_root, timings)

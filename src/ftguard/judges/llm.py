@@ -21,8 +21,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlparse
 
+from ftguard.apikeys import api_key
 from ftguard.errors import ConfigError, JudgeError
 from ftguard.judges._llm_prompts import RUBRICS, Rubric, build_messages, neutralise, parse_verdict
 from ftguard.judges.base import FunctionJudge, Judge, Verdict
@@ -30,15 +30,10 @@ from ftguard.registry import JUDGES
 
 __all__ = ["RUBRICS", "build_messages", "llm", "neutralise", "parse_verdict"]
 
-_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
-
-
 def _resolve_key(base_url: str | None, api_key_env: str) -> str:
-    key = os.environ.get(api_key_env)
+    key = api_key(base_url, api_key_env)
     if key:
         return key
-    if base_url and urlparse(base_url).hostname in _LOCAL_HOSTS:
-        return "sk-local-dummy"  # local servers ignore the key, but the client insists on one
     where = base_url or "the default OpenAI endpoint"
     raise JudgeError(f"The llm judge needs an API key for {where}: set the environment variable {api_key_env} "
                      f"(or name another one with api_key_env=...).")

@@ -163,15 +163,13 @@ def training_args(job: TrainJob) -> TrainingArguments:
 def run_sft(model: Any, job: TrainJob, extra_loss: ExtraLoss | None = None,
             callbacks: list[TrainerCallback] | None = None) -> tuple[list[dict[str, Any]], float]:
     """Train `model` in place on `job.train_data`; return (log history, mean seconds per step)."""
-    from datasets import Dataset
-
     t = job.train
     needed = t.steps * t.batch_size * t.grad_accum * max(1, torch.cuda.device_count())
     examples = build_examples(job.tokenizer, job.train_data, job.max_seq_len, needed=needed, seed=job.seed)
     log.info("training on %d examples (%d conversations), %d steps", len(examples), len(job.train_data), job.train.steps)
     timer = _Timer()
     model.train()
-    trainer = _SFTTrainer(model=model, args=training_args(job), train_dataset=Dataset.from_list(examples),
+    trainer = _SFTTrainer(model=model, args=training_args(job), train_dataset=examples,
                           data_collator=collate(job.tokenizer.pad_token_id), callbacks=[timer, *(callbacks or [])])
     trainer.extra_loss = extra_loss
     trainer.train()

