@@ -60,6 +60,8 @@ def test_rerun_redoes_nothing(smoke_run: Path, monkeypatch: pytest.MonkeyPatch) 
     before = (smoke_run / "results.jsonl").read_text()
     assert main(["run", str(SMOKE), f"output_dir={smoke_run}"]) == 0
     assert (smoke_run / "results.jsonl").read_text() == before
+    history = json.loads((smoke_run / "manifest.json").read_text())["history"]
+    assert history and history[-1]["timings"]["total"] > 0  # the first run's costs survive the cached re-run
 
 
 def test_killed_run_resumes_from_cache(smoke_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

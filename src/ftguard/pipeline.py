@@ -10,6 +10,7 @@ import inspect
 import json
 import logging
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from ftguard.registry import JUDGES, METHODS, PROBES
 from ftguard.results import CONFIG_FILE, MANIFEST_FILE, RESULTS_FILE, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
-console = Console(stderr=True)
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)  # logs keep full names
 DONE_FILE = "done.json"
 
 
@@ -107,6 +108,15 @@ def train_method(cfg: RunConfig, spec: Any, key: str, convs: list, timings: dict
     return {"info": info, "model": (result.model, tok)}
 
 
+def _previous_runs(out: Path) -> list[dict[str, Any]]:
+    """Timings of earlier invocations in this run dir, so a cached re-run does not hide the real costs."""
+    path = out / MANIFEST_FILE
+    if not path.exists():
+        return []
+    old = json.loads(path.read_text())
+    return [*old.get("history", []), {k: old.get(k) for k in ("started", "finished", "timings", "git_sha")}]
+
+
 def run_study(cfg: RunConfig) -> dict[str, Any]:
     """Run (or resume) the whole study; returns the report summary."""
     from ftguard.models import load_model, model_fingerprint
@@ -116,7 +126,8 @@ def run_study(cfg: RunConfig) -> dict[str, Any]:
     timings: dict[str, float] = {}
     manifest: dict[str, Any] = {"config": json.loads(cfg.model_dump_json()), "versions": package_versions(),
                                 "git_sha": git_sha(), "host": host_info(), "seed": cfg.seed,
-                                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "timings": timings, "methods": {}}
+                                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "timings": timings, "methods": {},
+                                "history": _previous_runs(cfg.output_dir)}
     _write_run_files(cfg, manifest)
     with timed(timings, "setup"):
         probe_runs = build_probe_runs(cfg)
