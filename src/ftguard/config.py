@@ -45,10 +45,6 @@ class MethodSpec(Component):
     def label(self) -> str:
         return self.tag or self.name
 
-    @property
-    def params(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
-
 
 class ProbeSpec(Component):
     """A probe plus the judges that score it; the first judge is the primary verdict."""
