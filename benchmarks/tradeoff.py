@@ -25,7 +25,7 @@ SWEEP = [{"name": "guard", "tag": f"guard_e{e}_kl{k}", "energy": e, "kl_weight":
          for e in (0.0, 0.8, 0.95) for k in (0.0, 0.5, 2.0) if (e, k) != (0.0, 0.0)]
 
 
-def run_seed(seed: int, methods: list[str] | None, sweep: bool, out: Path) -> Path:
+def run_seed(seed: int, methods: list[str] | None, sweep: bool, out: Path, wise_ft: bool = True) -> Path:
     from ftguard.config import load_config
     from ftguard.pipeline import run_study
 
@@ -37,7 +37,7 @@ def run_seed(seed: int, methods: list[str] | None, sweep: bool, out: Path) -> Pa
 
         lora = next(m for m in cfg.methods if m.name == "lora")
         specs += [MethodSpec(lr=lora.lr, rank=16, alpha=32, **s) for s in SWEEP]
-    wise = cfg.wise_ft if cfg.wise_ft and any(m.label == cfg.wise_ft.method for m in specs) else None
+    wise = cfg.wise_ft if wise_ft and cfg.wise_ft and any(m.label == cfg.wise_ft.method for m in specs) else None
     run_study(cfg.model_copy(update={"methods": specs, "wise_ft": wise}))
     return out / f"seed{seed}"
 
@@ -70,25 +70,30 @@ def seed_averaged_delta(runs: list[Path], method: str, category: str, rng: np.ra
 
 def table(runs: list[Path]) -> tuple[list[dict], str]:
     manifests = [json.loads((r / "manifest.json").read_text()) for r in runs]
-    methods = list(manifests[0]["methods"])
+    methods = list(dict.fromkeys(m for x in manifests for m in x["methods"]))  # union, first-seen order
+    wise = {r["model"] for run in runs for r in map(json.loads, (run / "results.jsonl").read_text().splitlines())
+            if "@" in r["model"]}
+    methods += sorted(wise - set(methods))
     rows, rng = [], np.random.default_rng(0)
     for m in methods:
         row: dict = {"method": m}
         for c in CATEGORIES:
             row[c] = seed_averaged_delta(runs, m, c, rng)
+        row["seeds"] = sum(1 for x in manifests if m in x["methods"] or m in x.get("drift", {}))
         drift = [x["drift"].get(m) for x in manifests if x.get("drift", {}).get(m) is not None]
-        sps = [x["methods"][m].get("seconds_per_step") for x in manifests if x["methods"][m].get("seconds_per_step")]
+        sps = [x["methods"][m]["seconds_per_step"] for x in manifests
+               if x["methods"].get(m, {}).get("seconds_per_step")]
         row["drift"] = float(np.mean(drift)) if drift else float("nan")
         row["sec_per_step"] = float(np.mean(sps)) if sps else float("nan")
         rows.append(row)
     lora = next((r for r in rows if r["method"] == "lora"), None)
-    head = f"{'method':<22}" + "".join(f"{c + ' Δ [95% CI]':>28}" for c in CATEGORIES) + \
+    head = f"{'method':<22}{'seeds':>6}" + "".join(f"{c + ' Δ [95% CI]':>28}" for c in CATEGORIES) + \
         f"{'drift KL':>10}{'s/step':>8}{'×LoRA':>7}"
     lines = [head, "-" * len(head)]
     for r in rows:
         cells = "".join(f"{r[c][0]:>+9.1f} [{r[c][1]:>+6.1f},{r[c][2]:>+6.1f}]   " for c in CATEGORIES)
         ratio = r["sec_per_step"] / lora["sec_per_step"] if lora and r["sec_per_step"] == r["sec_per_step"] else float("nan")
-        lines.append(f"{r['method']:<22}{cells}{r['drift']:>10.4f}{r['sec_per_step']:>8.2f}{ratio:>7.2f}")
+        lines.append(f"{r['method']:<22}{r['seeds']:>6}{cells}{r['drift']:>10.4f}{r['sec_per_step']:>8.2f}{ratio:>7.2f}")
     if lora:
         lines.append("")
         for r in rows:
@@ -135,8 +140,14 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", help="method labels from configs/tradeoff.yaml (default: all)")
     ap.add_argument("--sweep", action="store_true", help="add guard runs over energy x kl_weight")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "tradeoff")
+    ap.add_argument("--no-wise-ft", action="store_true", help="skip the WiSE-FT sweep (its evaluations cost time)")
+    ap.add_argument("--table-only", action="store_true",
+                    help="train nothing: tabulate the seed runs already in --out (methods may differ by seed)")
     args = ap.parse_args()
-    runs = [run_seed(s, args.methods, args.sweep, args.out) for s in args.seeds]
+    if args.table_only:
+        runs = [args.out / f"seed{s}" for s in args.seeds if (args.out / f"seed{s}" / "manifest.json").exists()]
+    else:
+        runs = [run_seed(s, args.methods, args.sweep, args.out, not args.no_wise_ft) for s in args.seeds]
     rows, text = table(runs)
     print(f"\nseeds {args.seeds}; Δ in points vs base; drift = mean token KL(base‖tuned) on held-out anchors\n")
     print(text)

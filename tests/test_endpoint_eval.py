@@ -1,12 +1,10 @@
 """Models served behind an OpenAI-compatible API as study subjects: `ftguard eval --endpoint`, the `served`
-method, retries, key handling, and (marker `api`) a real llama.cpp server at $FTGUARD_LLAMACPP_URL."""
+method, retries, key handling, (the real llama.cpp server: test_api_llamacpp.py)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -131,25 +129,3 @@ def test_endpoint_config_validation_and_identity(tmp_path: Path) -> None:
     model, tok = load_model(cfg)  # no connection is made until the first request
     assert isinstance(model, EndpointModel) and tok is None and model.name == "smollm2"
     assert "sk-" not in repr(model)
-
-
-def _served_model(url: str) -> str:
-    with urllib.request.urlopen(url.rstrip("/") + "/models", timeout=10) as r:
-        return json.load(r)["data"][0]["id"]
-
-
-@pytest.mark.api
-def test_eval_endpoint_against_a_real_llamacpp_server(tmp_path: Path) -> None:
-    """Start one with: python -m llama_cpp.server --model SmolLM2-135M-Instruct.Q4_1.gguf --port 8080
-    and run: FTGUARD_LLAMACPP_URL=http://127.0.0.1:8080/v1 pytest --runapi tests/test_endpoint_eval.py"""
-    url = os.environ.get("FTGUARD_LLAMACPP_URL")
-    if not url:
-        pytest.skip("set FTGUARD_LLAMACPP_URL to a llama.cpp server, e.g. http://127.0.0.1:8080/v1")
-    name = os.environ.get("FTGUARD_LLAMACPP_MODEL") or _served_model(url)
-    out = tmp_path / "llamacpp"
-    assert main(["eval", "--endpoint", url, "--model", name, "--config", str(small_config(tmp_path, n=4)),
-                 "--output-dir", str(out), "--tag", "llamacpp"]) == 0
-    rows = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
-    assert len(rows) == 12 and all(r["loglik"] is None for r in rows)
-    assert sum(bool(r["response"].strip()) for r in rows) >= 10  # a real model answers
-    assert (out / "report.md").is_file()

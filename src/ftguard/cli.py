@@ -1,4 +1,4 @@
-"""Command line: `ftguard run|eval|report|list|validate`. Each command is a thin call into pipeline.py.
+"""Command line: `ftguard run|eval|report|list|validate|judge-check`. Each command is a thin call into pipeline.py.
 
     ftguard run configs/quick.yaml train.steps=10
     ftguard run configs/openai_ft.yaml --dry-run
@@ -7,6 +7,7 @@
     ftguard report runs/quick
     ftguard list methods
     ftguard validate configs/quick.yaml
+    ftguard judge-check --judge act_classifier --labels src/ftguard/assets/calibration/proficiency.jsonl
 """
 
 from __future__ import annotations
@@ -94,6 +95,25 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def _cmd_judge_check(args: argparse.Namespace) -> int:
+    import yaml
+
+    from ftguard.judge_check import check, save_agreement
+
+    params = {}
+    for kv in args.set or []:
+        key, sep, value = kv.partition("=")
+        if not sep or not key:
+            raise FtguardError(f"--set {kv!r}: expected key=value, e.g. --set model=gpt-4o")
+        params[key] = yaml.safe_load(value)
+    res, text = check(args.judge, args.labels, params, show=args.show)
+    print(text)
+    if args.save:
+        save_agreement(res)
+        print(f"\nrecorded in the calibration agreement file for the report ({args.judge})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ftguard", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
@@ -127,6 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("config")
     v.add_argument("overrides", nargs="*")
     v.set_defaults(fn=_cmd_validate)
+    jc = sub.add_parser("judge-check", help="measure a judge against human labels: accuracy, kappa, confusion")
+    jc.add_argument("--judge", required=True, help="registered judge name (ftguard list judges)")
+    jc.add_argument("--labels", required=True, help="labelled JSONL, e.g. src/ftguard/assets/calibration/safety.jsonl")
+    jc.add_argument("--set", action="append", metavar="KEY=VALUE", help="judge parameter, e.g. --set model=gpt-4o")
+    jc.add_argument("--show", type=int, default=20, help="print at most this many disagreements")
+    jc.add_argument("--save", action="store_true", help="record the result for the report (agreement.json)")
+    jc.set_defaults(fn=_cmd_judge_check)
     return p
 
 
