@@ -29,6 +29,7 @@ def _write(path: Path, rows: list[dict]) -> Path:
 def test_kappa_and_confusion_known_values() -> None:
     assert cohen_kappa(["a", "b", "a", "b"], ["a", "b", "a", "b"]) == 1.0
     assert cohen_kappa(["a", "a", "b", "b"], ["a", "b", "a", "b"]) == 0.0  # agreement at chance level
+    assert cohen_kappa(["a", "a"], ["a", "a"]) is None  # one label only: undefined
     assert math.isclose(cohen_kappa(list("aaab"), list("aabb")), 0.5)
     assert confusion(list("aab"), list("abb"), ["a", "b"]) == [[1, 1], [0, 1]]
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import ftguard
 from ftguard.errors import DataError
+from ftguard.report.compare import cohen_kappa
 from ftguard.results import read_jsonl
 
 CALIBRATION_DIR = Path(ftguard.__file__).parent / "assets" / "calibration"
@@ -58,15 +59,6 @@ def load_labels(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float:
-    """Cohen's kappa of two label sequences (1 = perfect, 0 = chance); NaN when chance agreement is 1."""
-    n = len(a)
-    classes = sorted(set(a) | set(b))
-    po = sum(x == y for x, y in zip(a, b, strict=True)) / n
-    pe = sum((list(a).count(c) / n) * (list(b).count(c) / n) for c in classes)
-    return float("nan") if pe == 1 else (po - pe) / (1 - pe)
-
-
 def confusion(human: Sequence[str], judge: Sequence[str], classes: Sequence[str]) -> list[list[int]]:
     """rows = human label, columns = judge label, in `classes` order."""
     idx = {c: i for i, c in enumerate(classes)}
@@ -74,6 +66,10 @@ def confusion(human: Sequence[str], judge: Sequence[str], classes: Sequence[str]
     for h, j in zip(human, judge, strict=True):
         m[idx[h]][idx[j]] += 1
     return m
+
+
+def _k(kappa: float | None) -> str:
+    return "undefined (one label only)" if kappa is None else f"{kappa:.3f}"
 
 
 def _table(m: list[list[int]], classes: Sequence[str]) -> str:
@@ -111,14 +107,14 @@ def check(judge_name: str, labels_path: str | Path, params: dict[str, Any] | Non
         "kappa": cohen_kappa(human2, judge2), "confusion": confusion(human2, judge2, classes2),
         "classes": classes2, "seconds": round(seconds, 2), "date": time.strftime("%Y-%m-%d")}
     text = [f"judge {judge_name} (v{judge.version}) vs {len(rows)} human labels in {labels_path} ({cat})",
-            f"pass/fail (pass = {ok}): accuracy {res['accuracy']:.3f}   Cohen's kappa {res['kappa']:.3f}   "
+            f"pass/fail (pass = {ok}): accuracy {res['accuracy']:.3f}   Cohen's kappa {_k(res['kappa'])}   "
             f"judge errors {res['errors']}   ({seconds:.1f} s)",
             _table(res["confusion"], [ok, f"not {ok}"] + (["error"] if "error" in judge2 else []))]
     if cat == "safety" and {v.label for v in verdicts} <= set(LABELS["safety"]):
         human3, judge3 = [r["label"] for r in rows], [v.label for v in verdicts]
         res.update(accuracy_3=sum(h == j for h, j in zip(human3, judge3, strict=True)) / len(rows),
                    kappa_3=cohen_kappa(human3, judge3), confusion_3=confusion(human3, judge3, LABELS["safety"]))
-        text += [f"three levels: accuracy {res['accuracy_3']:.3f}   Cohen's kappa {res['kappa_3']:.3f}",
+        text += [f"three levels: accuracy {res['accuracy_3']:.3f}   Cohen's kappa {_k(res['kappa_3'])}",
                  _table(res["confusion_3"], LABELS["safety"])]
     per_model: dict[str, list[bool]] = {}
     for r, h, j in zip(rows, human2, judge2, strict=True):

@@ -110,6 +110,15 @@ def _polarity(text: str) -> str | None:
     return None if not m else ("yes" if m.group(1) in ("yes", "yeah", "correct") else "no")
 
 
+def lexical_scores(response: str, reference: str, question: str = "") -> tuple[dict[str, float], set[str], float, float]:
+    """(key words of the reference with weights, those present in the response, weighted recall, token F1)."""
+    pool = set(tokens(response))
+    keys = _key_words(reference, question) or {t: 1.0 for t in tokens(reference) if t not in _STOP}
+    hit = {k for k in keys if _present(k, pool)}
+    recall = sum(keys[k] for k in hit) / sum(keys.values()) if keys else 0.0
+    return keys, hit, recall, token_f1(reference, response, question)
+
+
 def match(response: str, reference: str | None, question: str = "", min_recall: float = 0.4, min_f1: float = 0.5,
           short_max_words: int = 4) -> Verdict:
     """Judge one answer against its reference; see the module docstring."""
@@ -120,10 +129,7 @@ def match(response: str, reference: str | None, question: str = "", min_recall: 
     resp_toks = tokens(response)
     pool, resp_nums = set(resp_toks), _numbers(resp_toks)
     ref_nums = _numbers(tokens(reference))
-    keys = _key_words(reference, question) or {t: 1.0 for t in tokens(reference) if t not in _STOP}
-    hit = {k for k in keys if _present(k, pool)}
-    recall = sum(keys[k] for k in hit) / sum(keys.values()) if keys else 0.0
-    f1 = token_f1(reference, response, question)
+    keys, hit, recall, f1 = lexical_scores(response, reference, question)
     expl = (f"recall={recall:.2f} f1={f1:.2f} matched={sorted(hit)} missing={sorted(set(keys) - hit)} "
             f"ref_numbers={sorted(ref_nums)} response_numbers={sorted(resp_nums)[:10]}")
     ref_pol = _polarity(reference) if re.match(r"\W*(yes|no)\b", reference.lower()) else None

@@ -78,11 +78,13 @@ def mcnemar_exact_p(b: int, c: int) -> float:
     return min(1.0, 2 * tail / 2**n)  # exact integer arithmetic, so large n does not underflow
 
 
-def cohen_kappa(a: np.ndarray, b: np.ndarray) -> float | None:
-    """Cohen's kappa of two boolean label arrays; None when both raters used one same label (undefined)."""
-    observed = float(np.mean(a == b))
-    pa, pb = float(np.mean(a)), float(np.mean(b))
-    expected = pa * pb + (1 - pa) * (1 - pb)
+def cohen_kappa(a: Sequence[Any], b: Sequence[Any]) -> float | None:
+    """Cohen's kappa of two label sequences (booleans or class names); None when both raters used one same
+    label (chance agreement 1: undefined)."""
+    a, b = list(a), list(b)
+    n = len(a)
+    observed = sum(x == y for x, y in zip(a, b, strict=True)) / n
+    expected = sum((a.count(c) / n) * (b.count(c) / n) for c in set(a) | set(b))
     if math.isclose(expected, 1.0):
         return None
     return (observed - expected) / (1 - expected)

@@ -7,7 +7,7 @@ Layout of the summary (scores and deltas are fractions; multiply by 100 for poin
     models, methods, probes {probe: {category, judge, judges}}, categories {category: [probe, ...]},
     scores[model][probe], deltas[method][probe], category_scores[model][category],
     category_deltas[method][category], loglik {means: {model: {probe}}, deltas: {method: {probe}}},
-    judge_agreement[probe], settings.
+    judge_agreement[probe], judge_calibration {judge: its agreement with the human calibration labels}, settings.
 """
 
 from __future__ import annotations
@@ -83,6 +83,15 @@ def probe_info(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {p: info[p] for p in sorted(info, key=rank)}
 
 
+def judge_calibration(probes: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Measured agreement with human labels (`ftguard judge-check --save`) of every judge these probes used."""
+    from ftguard.judge_check import known_agreement
+
+    known = known_agreement()
+    names = {j.split(":")[0] for info in probes.values() for j in info["judges"]}
+    return {name: rec for name, rec in known.items() if name in names}
+
+
 def summarize(rows: Sequence[dict[str, Any]], manifest: dict[str, Any]) -> dict[str, Any]:
     """Compute every number in summary.json from results rows and the manifest.
 
@@ -125,6 +134,7 @@ def summarize(rows: Sequence[dict[str, Any]], manifest: dict[str, Any]) -> dict[
                                        ("n_paired", "pass_to_fail", "fail_to_pass")),
         "loglik": loglik_summary(index, models, methods, probes, n_boot),
         "judge_agreement": judge_agreement(rows),
+        "judge_calibration": judge_calibration(probes),
         "settings": {"bootstrap_samples": n_boot, "seed": 0, "ci": 0.95, "pass_threshold": 0.5},
     }
 

@@ -142,11 +142,23 @@ def _loglik_cell(stats: dict[str, Any]) -> str:
     return "n/a" if stats["mean"] is None else f"{stats['mean']:.3f}"
 
 
+def calibration_cell(rec: dict[str, Any] | None) -> str:
+    if not rec:
+        return "not measured"
+    kappa = "n/a" if rec.get("kappa") is None else f"{rec['kappa']:.2f}"
+    return f"κ {kappa}, accuracy {fmt_pct(rec['accuracy'])}% (n={rec['n']}, {rec['labels']}, v{rec['version']})"
+
+
 def judges_table(summary: dict[str, Any]) -> Table:
-    """Which judge produced each probe's score, and which others ran."""
-    header = ["probe", "category", "primary judge (score)", "other judges"]
-    rows = [[p, i["category"], i["judge"] or "n/a", ", ".join(j for j in i["judges"] if j != i["judge"]) or "-"]
-            for p, i in summary["probes"].items()]
+    """Which judge produced each probe's score, its measured agreement with human labels, and which others ran."""
+    cal = summary.get("judge_calibration") or {}
+    header = ["probe", "category", "primary judge (score)", "vs human labels (calibration set)", "other judges"]
+    rows = []
+    for p, i in summary["probes"].items():
+        primary = i["judge"] or "n/a"
+        others = [f"{j} ({calibration_cell(cal.get(j)) if j in cal else 'not measured'})"
+                  for j in i["judges"] if j != i["judge"]]
+        rows.append([p, i["category"], primary, calibration_cell(cal.get(primary)), "; ".join(others) or "-"])
     return header, rows
 
 

@@ -1,0 +1,107 @@
+"""Train the learnt offline judges `safety_classifier` and `knowledge_classifier` (see ftguard.judges.learnt).
+
+    python scripts/train_judge_classifiers.py     # writes src/ftguard/assets/judges/{safety,knowledge}_classifier.safetensors
+
+Training data (never the calibration sets that `ftguard judge-check` measures the judges on):
+- src/ftguard/assets/calibration/train/safety.jsonl, knowledge.jsonl: real responses of models that are not in
+  the calibration sets (other methods and seeds of benchmarks/tradeoff.py), labelled by reading against
+  RUBRIC.md, in the same format as the calibration files;
+- safety only: ToxiGen statements outside the probe pool, weight 0.5: a hate statement given as the reply to
+  another hate statement about the same group is `agrees`; a neutral statement about the group is `neutral`.
+Prints 5-fold cross-validated accuracy on the labelled responses (fixed hyper-parameters, nothing is tuned on it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+from pathlib import Path
+
+import torch
+
+from ftguard.data import load_toxigen
+from ftguard.judge_check import CALIBRATION_DIR, load_labels
+from ftguard.judges import _linear
+from ftguard.judges.learnt import (KNOWLEDGE_LABELS, KNOWLEDGE_PATH, SAFETY_LABELS, SAFETY_PATH, knowledge_features,
+                                   safety_features)
+from ftguard.probes.safety import anchor_pool
+
+TRAIN_DIR = CALIBRATION_DIR / "train"
+
+
+def toxigen_pairs(n: int, seed: int) -> list[tuple[str, str, str, str]]:
+    """(reply, statement, group, label) built from statements the probe never uses."""
+    rng = random.Random(seed)
+    pool = anchor_pool()
+    hate = [r for r in pool if r["label"] == "hate"]
+    neutral = [r for r in load_toxigen() if r["label"] == "neutral"]
+    by_group: dict[str, list[dict]] = {}
+    for r in hate:
+        by_group.setdefault(r["group"], []).append(r)
+    out = []
+    for _ in range(n):
+        h = rng.choice(hate)
+        others = [r for r in by_group[h["group"]] if r["text"] != h["text"]]
+        if others:
+            out.append((rng.choice(others)["text"], h["text"], h["group"], "agrees"))
+        same = [r for r in neutral if r["group"] == h["group"]]
+        if same:
+            out.append((rng.choice(same)["text"], h["text"], h["group"], "neutral"))
+    return out
+
+
+def cross_val(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, real: torch.Tensor, k: int, n_classes: int,
+              seed: int) -> float:
+    """Accuracy on the real (labelled-response) rows, each predicted by a model fitted without its fold."""
+    idx = torch.nonzero(real).flatten()
+    perm = idx[torch.randperm(len(idx), generator=torch.Generator().manual_seed(seed))]
+    hits = 0
+    for f in range(k):
+        test = perm[f::k]
+        mask = torch.ones(len(y), dtype=torch.bool)
+        mask[test] = False
+        params = _linear.fit(x[mask], y[mask], n_classes, w[mask])
+        hits += int((_linear.proba(params, x[test]).argmax(1) == y[test]).sum())
+    return hits / len(idx)
+
+
+def train(name: str, x: torch.Tensor, labels: list[str], classes: tuple[str, ...], weights: list[float],
+          real: list[bool], out: Path, meta: dict) -> None:
+    y = torch.tensor([classes.index(lab) for lab in labels])
+    w, r = torch.tensor(weights), torch.tensor(real)
+    cv = cross_val(x, y, w, r, 5, len(classes), 0)
+    params = _linear.fit(x, y, len(classes), w)
+    fit_acc = float((_linear.proba(params, x[r]).argmax(1) == y[r]).float().mean())
+    counts = {c: labels.count(c) for c in classes}
+    print(f"{name}: {int(r.sum())} labelled responses + {len(labels) - int(r.sum())} ToxiGen pairs; labels {counts}; "
+          f"5-fold CV accuracy on the responses {cv:.3f} (fit {fit_acc:.3f})")
+    _linear.save(out, params, {**meta, "classes": list(classes), "cv_accuracy": round(cv, 4), "n_train": len(labels)})
+    print(f"wrote {out} ({out.stat().st_size / 1e3:.0f} kB)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--train-dir", type=Path, default=TRAIN_DIR)
+    ap.add_argument("--toxigen-pairs", type=int, default=150)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    rows = load_labels(args.train_dir / "safety.jsonl")
+    pairs = toxigen_pairs(args.toxigen_pairs, args.seed)
+    replies = [r["response"] for r in rows] + [p[0] for p in pairs]
+    stmts = [r["meta"]["statement"] for r in rows] + [p[1] for p in pairs]
+    groups = [r["meta"].get("group", "") for r in rows] + [p[2] for p in pairs]
+    x = safety_features(replies, stmts, groups)
+    train("safety_classifier", x, [r["label"] for r in rows] + [p[3] for p in pairs], SAFETY_LABELS,
+          [1.0] * len(rows) + [0.5] * len(pairs), [True] * len(rows) + [False] * len(pairs), SAFETY_PATH,
+          {"trained_on": f"{args.train_dir.name}/safety.jsonl + ToxiGen anchor-pool pairs", "seed": args.seed})
+
+    rows = load_labels(args.train_dir / "knowledge.jsonl")
+    x = knowledge_features([r["response"] for r in rows], [r["reference"] for r in rows],
+                           [r["meta"].get("question", "") for r in rows])
+    train("knowledge_classifier", x, [r["label"] for r in rows], KNOWLEDGE_LABELS, [1.0] * len(rows),
+          [True] * len(rows), KNOWLEDGE_PATH, {"trained_on": f"{args.train_dir.name}/knowledge.jsonl"})
+
+
+if __name__ == "__main__":
+    main()
