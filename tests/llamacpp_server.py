@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -45,16 +46,18 @@ def llamacpp_server(timeout_s: float = 180) -> Iterator[tuple[str, str]]:
 
     gguf = embedded_gguf("smollm2-135m-instruct")
     port = _free_port()
+    log = tempfile.TemporaryFile("w+")  # not a pipe: llama.cpp logs a lot, and a full pipe would block it
     proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
                              "--port", str(port), "--n_ctx", "2048", "--model_alias", "smollm2"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + timeout_s
         name = None
         while name is None:
             if proc.poll() is not None:
-                raise RuntimeError(f"llama.cpp server exited with {proc.returncode}: {proc.stderr.read()[-2000:]}")
+                log.seek(0)
+                raise RuntimeError(f"llama.cpp server exited with {proc.returncode}: {log.read()[-2000:]}")
             try:
                 name = served_model(url)
             except OSError:
@@ -68,3 +71,4 @@ def llamacpp_server(timeout_s: float = 180) -> Iterator[tuple[str, str]]:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+        log.close()
