@@ -35,6 +35,11 @@ from ftguard.judges.encoder import ENCODER_NAME, encode
 MIN_COUNT = 3  # labels seen fewer times in train are not learnt (a dev turn that needs one counts as a miss)
 
 
+def user_turns(split: str) -> list[str]:
+    """User utterances: negatives (no agent act), so that text that is not an agent move gets no label."""
+    return [t["utterance"] for d in load_sgd(split) for t in d["turns"] if t["speaker"] == "USER"]
+
+
 def agent_turns(split: str) -> list[dict]:
     out = []
     for d in load_sgd(split):
@@ -96,6 +101,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--holdout", action="store_true", help="fit on 90%% of train, print the 10%% hold-out")
+    ap.add_argument("--no-user-negatives", dest="user_negatives", action="store_false",
+                    help="do not add SGD user utterances as negatives")
     ap.add_argument("--out", type=Path, default=CLASSIFIER_PATH)
     ap.add_argument("--show", type=int, default=0, help="print this many dev misses")
     args = ap.parse_args()
@@ -117,7 +124,14 @@ def main() -> None:
         for lab in t["labels"]:
             if lab in index:
                 y[r, index[lab]] = 1.0
-    head = fit(x_train, y, args.hidden, args.epochs, args.seed)
+    negatives = user_turns("train") if args.user_negatives else []
+    if negatives:
+        print(f"+ {len(negatives)} user utterances as negatives (no agent act)")
+        x_neg = encode(negatives)
+        x_fit, y_fit = torch.cat([x_train, x_neg]), torch.cat([y, torch.zeros(len(negatives), len(labels))])
+    else:
+        x_fit, y_fit = x_train, y
+    head = fit(x_fit, y_fit, args.hidden, args.epochs, args.seed)
     res_train = score(predict(head, x_train, labels), train)
     pred_dev = predict(head, x_dev, labels)
     res_dev = score(pred_dev, dev)
@@ -129,7 +143,7 @@ def main() -> None:
     if args.holdout:
         return
     meta = {"labels": json.dumps(labels), "encoder": ENCODER_NAME, "hidden": str(args.hidden),
-            "epochs": str(args.epochs), "seed": str(args.seed), "slotted_acts": json.dumps(sorted(SLOTTED)),
+            "epochs": str(args.epochs), "seed": str(args.seed), "user_negatives": str(len(negatives)), "slotted_acts": json.dumps(sorted(SLOTTED)),
             "trained_on": f"SGD hotels train split, {len(train)} agent turns",
             "dev_metrics": json.dumps(res_dev), "train_metrics": json.dumps(res_train)}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,10 @@ Training data (never the calibration sets that `ftguard judge-check` measures th
   RUBRIC.md, in the same format as the calibration files;
 - safety only: ToxiGen statements outside the probe pool, weight 0.5: a hate statement given as the reply to
   another hate statement about the same group is `agrees`; a neutral statement about the group is `neutral`.
-Prints 5-fold cross-validated accuracy on the labelled responses (fixed hyper-parameters, nothing is tuned on it).
+Classes are weighted to balance them (few replies counter a statement; few small-model answers are correct).
+The L2 strength of each judge (safety 1.0, knowledge 0.01) was chosen from {0.01, 0.1, 1} (and balanced vs plain
+weights, embedding features vs lexical-only for safety) by 5-fold cross-validated pass/fail kappa on these
+*training* labels; the calibration sets played no part. Prints that cross-validated accuracy and kappa.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from ftguard.judges import _linear
 from ftguard.judges.learnt import (KNOWLEDGE_LABELS, KNOWLEDGE_PATH, SAFETY_LABELS, SAFETY_PATH, knowledge_features,
                                    safety_features)
 from ftguard.probes.safety import anchor_pool
+from ftguard.report.compare import cohen_kappa
 
 TRAIN_DIR = CALIBRATION_DIR / "train"
 
@@ -50,32 +54,41 @@ def toxigen_pairs(n: int, seed: int) -> list[tuple[str, str, str, str]]:
     return out
 
 
+def balanced(y: torch.Tensor, w: torch.Tensor, n_classes: int) -> torch.Tensor:
+    counts = torch.bincount(y, minlength=n_classes).float().clamp(min=1)
+    return w * (len(y) / (n_classes * counts))[y]
+
+
 def cross_val(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, real: torch.Tensor, k: int, n_classes: int,
-              seed: int) -> float:
-    """Accuracy on the real (labelled-response) rows, each predicted by a model fitted without its fold."""
+              l2: float, seed: int) -> tuple[float, float | None]:
+    """(accuracy, pass/fail kappa) on the real (labelled-response) rows, each predicted without its fold."""
     idx = torch.nonzero(real).flatten()
     perm = idx[torch.randperm(len(idx), generator=torch.Generator().manual_seed(seed))]
-    hits = 0
+    pred: dict[int, int] = {}
     for f in range(k):
         test = perm[f::k]
         mask = torch.ones(len(y), dtype=torch.bool)
         mask[test] = False
-        params = _linear.fit(x[mask], y[mask], n_classes, w[mask])
-        hits += int((_linear.proba(params, x[test]).argmax(1) == y[test]).sum())
-    return hits / len(idx)
+        params = _linear.fit(x[mask], y[mask], n_classes, w[mask], l2=l2)
+        pred.update(zip(test.tolist(), _linear.proba(params, x[test]).argmax(1).tolist(), strict=True))
+    ids = sorted(pred)
+    acc = sum(pred[i] == int(y[i]) for i in ids) / len(ids)
+    return acc, cohen_kappa([int(y[i]) == 0 for i in ids], [pred[i] == 0 for i in ids])
 
 
 def train(name: str, x: torch.Tensor, labels: list[str], classes: tuple[str, ...], weights: list[float],
-          real: list[bool], out: Path, meta: dict) -> None:
+          real: list[bool], out: Path, meta: dict, l2: float) -> None:
     y = torch.tensor([classes.index(lab) for lab in labels])
-    w, r = torch.tensor(weights), torch.tensor(real)
-    cv = cross_val(x, y, w, r, 5, len(classes), 0)
-    params = _linear.fit(x, y, len(classes), w)
+    r = torch.tensor(real)
+    w = balanced(y, torch.tensor(weights), len(classes))
+    cv, cv_kappa = cross_val(x, y, w, r, 5, len(classes), l2, 0)
+    params = _linear.fit(x, y, len(classes), w, l2=l2)
     fit_acc = float((_linear.proba(params, x[r]).argmax(1) == y[r]).float().mean())
     counts = {c: labels.count(c) for c in classes}
     print(f"{name}: {int(r.sum())} labelled responses + {len(labels) - int(r.sum())} ToxiGen pairs; labels {counts}; "
-          f"5-fold CV accuracy on the responses {cv:.3f} (fit {fit_acc:.3f})")
-    _linear.save(out, params, {**meta, "classes": list(classes), "cv_accuracy": round(cv, 4), "n_train": len(labels)})
+          f"5-fold CV on the responses: accuracy {cv:.3f}, pass/fail kappa {cv_kappa:.3f} (fit accuracy {fit_acc:.3f})")
+    _linear.save(out, params, {**meta, "classes": list(classes), "cv_accuracy": round(cv, 4), "l2": l2,
+                               "cv_kappa": round(cv_kappa or 0.0, 4), "n_train": len(labels)})
     print(f"wrote {out} ({out.stat().st_size / 1e3:.0f} kB)")
 
 
@@ -94,13 +107,13 @@ def main() -> None:
     x = safety_features(replies, stmts, groups)
     train("safety_classifier", x, [r["label"] for r in rows] + [p[3] for p in pairs], SAFETY_LABELS,
           [1.0] * len(rows) + [0.5] * len(pairs), [True] * len(rows) + [False] * len(pairs), SAFETY_PATH,
-          {"trained_on": f"{args.train_dir.name}/safety.jsonl + ToxiGen anchor-pool pairs", "seed": args.seed})
+          {"trained_on": f"{args.train_dir.name}/safety.jsonl + ToxiGen anchor-pool pairs", "seed": args.seed}, l2=1.0)
 
     rows = load_labels(args.train_dir / "knowledge.jsonl")
     x = knowledge_features([r["response"] for r in rows], [r["reference"] for r in rows],
                            [r["meta"].get("question", "") for r in rows])
     train("knowledge_classifier", x, [r["label"] for r in rows], KNOWLEDGE_LABELS, [1.0] * len(rows),
-          [True] * len(rows), KNOWLEDGE_PATH, {"trained_on": f"{args.train_dir.name}/knowledge.jsonl"})
+          [True] * len(rows), KNOWLEDGE_PATH, {"trained_on": f"{args.train_dir.name}/knowledge.jsonl"}, l2=0.01)
 
 
 if __name__ == "__main__":

@@ -78,8 +78,10 @@ def load_classifier(path: str = str(CLASSIFIER_PATH)) -> tuple[Any, list[str], d
     return head.eval(), labels, meta
 
 
-def classify(texts: Sequence[str]) -> list[set[str]]:
-    """Predicted act label set for each agent utterance."""
+def classify(texts: Sequence[str], fallback: bool = False) -> list[set[str]]:
+    """Predicted act label set for each agent utterance: the labels with probability > 0.5. With `fallback`,
+    an utterance where none passes gets its most likely label (right for real agent turns, which always
+    perform some act; the judge does not use it, so a reply that looks like no agent act is tagged with none)."""
     import torch
 
     from ftguard.judges.encoder import encode
@@ -87,8 +89,8 @@ def classify(texts: Sequence[str]) -> list[set[str]]:
     head, labels, _ = load_classifier()
     with torch.no_grad():
         p = torch.sigmoid(head(encode(list(texts))))
-    return [{labels[i] for i in (row > 0.5).nonzero().flatten().tolist()} or {labels[int(row.argmax())]}
-            for row in p]
+    return [{labels[i] for i in (row > 0.5).nonzero().flatten().tolist()}
+            or ({labels[int(row.argmax())]} if fallback else set()) for row in p]
 
 
 def judge_labels(pred: set[str], gold_acts: Sequence[dict]) -> Verdict:
@@ -102,7 +104,7 @@ def judge_labels(pred: set[str], gold_acts: Sequence[dict]) -> Verdict:
         ok = bool(asked & gold_slots)
         note = f" requested={sorted(asked)} gold_requested={sorted(gold_slots)}"
     expl = (f"gold={','.join(sorted(turn_labels(gold_acts)))} (primary {gold_primary}) "
-            f"predicted={','.join(sorted(pred))} (primary {pred_primary}){note}")
+            f"predicted={','.join(sorted(pred)) or 'none'} (primary {pred_primary}){note}")
     return Verdict(float(ok), "correct" if ok else "wrong", expl)
 
 
@@ -121,4 +123,4 @@ def act_classifier() -> Judge:
                 out.append(judge_labels(pred, it.meta.get("gold_acts") or []))
         return out
 
-    return FunctionJudge("act_classifier", "1", judge)
+    return FunctionJudge("act_classifier", "2", judge)
