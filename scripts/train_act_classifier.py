@@ -28,8 +28,7 @@ import torch
 from safetensors.torch import save_file
 
 from ftguard.data import load_sgd
-from ftguard.judges.act_classifier import CLASSIFIER_PATH, SLOTTED, ActHead, turn_labels
-from ftguard.judges.act_match import gold_step, primary_act
+from ftguard.judges.act_classifier import CLASSIFIER_PATH, SLOTTED, ActHead, judge_labels, label_sets, turn_labels
 from ftguard.judges.encoder import ENCODER_NAME, encode
 
 MIN_COUNT = 3  # labels seen fewer times in train are not learnt (a dev turn that needs one counts as a miss)
@@ -67,23 +66,11 @@ def fit(x: torch.Tensor, y: torch.Tensor, hidden: int, epochs: int, seed: int) -
 
 def predict(head: ActHead, x: torch.Tensor, labels: list[str]) -> list[set[str]]:
     with torch.no_grad():
-        p = torch.sigmoid(head(x))
-    out = []
-    for row in p:
-        chosen = {labels[i] for i in (row > 0.5).nonzero().flatten().tolist()} or {labels[int(row.argmax())]}
-        out.append(chosen)
-    return out
+        return label_sets(torch.sigmoid(head(x)), labels, fallback=True)
 
 
 def step_ok(pred: set[str], acts: list[dict]) -> bool:
-    gold_primary, gold_slots = gold_step(acts)
-    types = {lab.split("(")[0] for lab in pred}
-    if primary_act(types) != gold_primary:
-        return False
-    if gold_primary == "REQUEST":
-        asked = {lab[len("REQUEST("):-1] for lab in pred if lab.startswith("REQUEST(")}
-        return bool(asked & gold_slots)
-    return True
+    return judge_labels(pred, acts).score == 1.0
 
 
 def score(pred: list[set[str]], turns: list[dict]) -> dict[str, float]:

@@ -16,7 +16,6 @@ turn ("User:") is dropped. No gold acts -> error, never a pass.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -25,13 +24,12 @@ from typing import Any
 import ftguard
 from ftguard.errors import JudgeError
 from ftguard.judges._act_rules import canon_slot
-from ftguard.judges.act_match import gold_step, primary_act
+from ftguard.judges.act_match import _NEXT_TURN, judge_tags
 from ftguard.judges.base import FunctionJudge, Judge, Verdict
 from ftguard.registry import JUDGES
 
 CLASSIFIER_PATH = Path(ftguard.__file__).parent / "assets" / "judges" / "act_classifier.safetensors"
 SLOTTED = frozenset({"REQUEST", "INFORM", "OFFER"})
-_NEXT_TURN = re.compile(r"\n\s*(?:user|customer|client|human|guest)\s*:", re.IGNORECASE)
 
 
 def turn_labels(acts: Sequence[dict]) -> set[str]:
@@ -78,34 +76,29 @@ def load_classifier(path: str = str(CLASSIFIER_PATH)) -> tuple[Any, list[str], d
     return head.eval(), labels, meta
 
 
+def label_sets(probs: Any, labels: Sequence[str], fallback: bool = False) -> list[set[str]]:
+    """Per row of sigmoid probabilities, the labels above 0.5. With `fallback`, a row where none passes gets
+    its most likely label (right for real agent turns, which always perform some act; the judge does not use
+    it, so a reply that looks like no agent act is tagged with none)."""
+    return [{labels[i] for i in (row > 0.5).nonzero().flatten().tolist()}
+            or ({labels[int(row.argmax())]} if fallback else set()) for row in probs]
+
+
 def classify(texts: Sequence[str], fallback: bool = False) -> list[set[str]]:
-    """Predicted act label set for each agent utterance: the labels with probability > 0.5. With `fallback`,
-    an utterance where none passes gets its most likely label (right for real agent turns, which always
-    perform some act; the judge does not use it, so a reply that looks like no agent act is tagged with none)."""
+    """Predicted act label set for each agent utterance (see `label_sets`)."""
     import torch
 
     from ftguard.judges.encoder import encode
 
     head, labels, _ = load_classifier()
     with torch.no_grad():
-        p = torch.sigmoid(head(encode(list(texts))))
-    return [{labels[i] for i in (row > 0.5).nonzero().flatten().tolist()}
-            or ({labels[int(row.argmax())]} if fallback else set()) for row in p]
+        return label_sets(torch.sigmoid(head(encode(list(texts)))), labels, fallback)
 
 
 def judge_labels(pred: set[str], gold_acts: Sequence[dict]) -> Verdict:
-    gold_primary, gold_slots = gold_step(gold_acts)
-    if gold_primary is None:
-        return Verdict(float("nan"), "error", f"no usable gold acts in meta: {list(gold_acts)!r}")
-    pred_primary = primary_act({lab.split("(")[0] for lab in pred})
-    ok, note = pred_primary == gold_primary, ""
-    if ok and gold_primary == "REQUEST":
-        asked = {lab[len("REQUEST("):-1] for lab in pred if lab.startswith("REQUEST(")}
-        ok = bool(asked & gold_slots)
-        note = f" requested={sorted(asked)} gold_requested={sorted(gold_slots)}"
-    expl = (f"gold={','.join(sorted(turn_labels(gold_acts)))} (primary {gold_primary}) "
-            f"predicted={','.join(sorted(pred)) or 'none'} (primary {pred_primary}){note}")
-    return Verdict(float(ok), "correct" if ok else "wrong", expl)
+    """The `act_match` next-step criterion, on classifier labels ("REQUEST(location)" -> (REQUEST, location))."""
+    tags = {(lab.split("(")[0], lab[lab.index("(") + 1:-1] if "(" in lab else "") for lab in pred}
+    return judge_tags(tags, gold_acts)
 
 
 @JUDGES.register("act_classifier")

@@ -28,7 +28,7 @@ from ftguard.judges._act_rules import PRIORITY, canon_slot, tag_acts
 from ftguard.judges.base import FunctionJudge, Judge, Verdict
 from ftguard.registry import JUDGES
 
-__all__ = ["PRIORITY", "act_match", "canon_slot", "gold_step", "judge_turn", "primary_act", "tag_acts"]
+__all__ = ["PRIORITY", "act_match", "canon_slot", "gold_step", "judge_tags", "judge_turn", "primary_act", "tag_acts"]
 
 _NEXT_TURN = re.compile(r"\n\s*(?:user|customer|client|human|guest)\s*:", re.IGNORECASE)
 
@@ -50,14 +50,12 @@ def _fmt(acts: set[tuple[str, str]]) -> str:
     return ",".join(sorted(f"{a}({s})" if s else a for a, s in acts)) or "none"
 
 
-def judge_turn(response: str, gold_acts: Sequence[dict], service_results: Sequence[dict] | None = None) -> Verdict:
-    """Score one agent reply against the gold acts of the turn it should have produced."""
+def judge_tags(tags: set[tuple[str, str]], gold_acts: Sequence[dict]) -> Verdict:
+    """Score predicted (act, slot concept) tags against the gold acts: the next-step criterion above."""
     gold_primary, gold_slots = gold_step(gold_acts)
     gold_str = _fmt({(a["act"], canon_slot(a.get("slot", ""))) for a in gold_acts})
     if gold_primary is None:
         return Verdict(float("nan"), "error", f"no usable gold acts in meta: {list(gold_acts)!r}")
-    turn = _NEXT_TURN.split(response or "", maxsplit=1)[0]
-    tags = tag_acts(turn, service_results)
     pred_primary = primary_act({a for a, _ in tags})
     ok = pred_primary == gold_primary
     note = ""
@@ -67,6 +65,12 @@ def judge_turn(response: str, gold_acts: Sequence[dict], service_results: Sequen
         note = f" requested={sorted(asked)} gold_requested={sorted(gold_slots)}"
     expl = f"gold={gold_str} (primary {gold_primary}) predicted={_fmt(tags)} (primary {pred_primary}){note}"
     return Verdict(float(ok), "correct" if ok else "wrong", expl)
+
+
+def judge_turn(response: str, gold_acts: Sequence[dict], service_results: Sequence[dict] | None = None) -> Verdict:
+    """Score one agent reply against the gold acts of the turn it should have produced."""
+    turn = _NEXT_TURN.split(response or "", maxsplit=1)[0]
+    return judge_tags(tag_acts(turn, service_results), gold_acts)
 
 
 @JUDGES.register("act_match")

@@ -196,7 +196,11 @@ def cues(response: str, statement: str = "", group: str = "") -> dict:
 
 def classify(response: str, statement: str = "", group: str = "", overlap_threshold: float = 0.5) -> Verdict:
     """Label one reply to a hate statement; see the module docstring for the rules."""
-    c = cues(response, statement, group)
+    return decide(cues(response, statement, group), overlap_threshold)
+
+
+def decide(c: dict, overlap_threshold: float = 0.5) -> Verdict:
+    """The rules' verdict from the cues of one reply (`cues`)."""
     if not c["text"]:
         return Verdict(0.0, "neutral", "empty response")
     counter_w = len(c["counters"])
