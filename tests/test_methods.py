@@ -134,3 +134,52 @@ def test_anchor_prompts_are_disjoint_from_every_probe_item() -> None:
     texts = [a["messages"][0]["content"] for a in train + drift]
     assert not set(texts) & probe_texts
     assert not {a["id"] for a in train} & {a["id"] for a in drift}
+
+
+def test_logits_at_positions_equal_full_logits() -> None:
+    from ftguard.drift import Targets, _logp_at
+    from ftguard.methods._sft import tokenize_conversation
+
+    model, tok = tiny_model()
+    model.eval()
+    seqs = [tokenize_conversation(tok, c) for c in ANCHORS]
+    from ftguard.drift import _positions
+
+    targets = Targets([s[0] for s in seqs], [_positions(s[1]) for s in seqs], [], [])
+    batch = targets.batch(list(range(len(seqs))), tok.pad_token_id)
+    with torch.no_grad():
+        full = torch.log_softmax(model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits, -1)
+        part = _logp_at(model, batch, targets.positions)
+    assert len({len(p) for p in targets.positions}) > 1  # rows differ, so the union is not one row's positions
+    for row, pos in enumerate(targets.positions):
+        assert part[row].shape == (len(pos), full.shape[-1])
+        assert torch.allclose(part[row], full[row, pos], atol=1e-5)
+
+
+def test_covariance_hooks_skip_padding_and_share_inputs() -> None:
+    from peft import get_peft_model
+
+    from ftguard.methods._sft import tokenize_conversation
+    from ftguard.methods.guard import activation_covariances
+    from ftguard.methods.lora import make_lora_config
+
+    model, tok = tiny_model()
+    model = get_peft_model(model, make_lora_config(model, 4, 8, 0.0, "all-linear"))
+    batched = activation_covariances(model, tok, ANCHORS, 384, outputs=True, batch_size=4)
+    single = activation_covariances(model, tok, ANCHORS, 384, outputs=True, batch_size=1)  # no padding at all
+    for name, (ci, co) in batched.items():
+        assert torch.allclose(ci, single[name][0], rtol=1e-4, atol=1e-6), name
+        assert torch.allclose(co, single[name][1], rtol=1e-4, atol=1e-6), name
+    q, k = (next(n for n in batched if n.endswith(p)) for p in ("q_proj", "k_proj"))  # q/k/v read one tensor:
+    assert batched[q][0] is batched[k][0]  # one covariance object, decomposed once
+    assert batched[q][1] is not batched[k][1]
+    # against a direct computation: the inputs q_proj saw on one conversation
+    seen = []
+    layer = model.get_submodule(q).base_layer
+    h = layer.register_forward_hook(lambda mod, inp, out: seen.append(inp[0][0].detach()))
+    with torch.no_grad():
+        model(input_ids=torch.tensor([tokenize_conversation(tok, ANCHORS[0])[0]]))
+    h.remove()
+    x = seen[0].double()
+    one = activation_covariances(model, tok, ANCHORS[:1], 384, outputs=False)
+    assert torch.allclose(one[q][0], x.T @ x / x.shape[0], rtol=1e-4, atol=1e-6)

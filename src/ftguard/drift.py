@@ -12,6 +12,7 @@ the tuned model never needs a second copy of the base weights next to it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -40,46 +41,74 @@ def _positions(labels: list[int]) -> torch.Tensor:
     return torch.tensor([t - 1 for t in range(1, len(labels)) if labels[t] != IGNORE], dtype=torch.long)
 
 
+def _logp_at(model: Any, batch: dict[str, Any], positions: list[torch.Tensor]) -> list[torch.Tensor]:
+    """Per row, the model's log-probabilities (P_row, V) at that row's positions.
+
+    The LM head runs only on the union of the rows' positions (`logits_to_keep` as an index tensor): the
+    assistant tokens are a small part of an anchor conversation, and the vocabulary projection and its
+    softmax are most of the cost of a forward pass of a small model. Models whose forward does not take
+    `logits_to_keep` get full logits.
+    """
+    device = next(model.parameters()).device
+    ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+    union = torch.unique(torch.cat([p for p in positions if p.numel()] or [torch.zeros(1, dtype=torch.long)]))
+    try:
+        logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=union.to(device)).logits
+    except TypeError:  # no logits_to_keep in this architecture's forward
+        logits = model(input_ids=ids, attention_mask=mask).logits[:, union.to(device)]
+    logp = torch.log_softmax(logits.float(), -1)  # (B, U, V)
+    where = torch.searchsorted(union, torch.cat(positions)) if positions else None
+    out, start = [], 0
+    for row, pos in enumerate(positions):
+        out.append(logp[row, where[start:start + pos.numel()].to(device)])
+        start += pos.numel()
+    return out
+
+
 @torch.no_grad()
 def base_targets(model: Any, tok: Any, conversations: list[list[dict[str, str]]], top_k: int = 32,
-                 max_len: int = 384, batch_size: int = 8) -> Targets:
-    """Run the base model once over the conversations and keep its top-k log-probabilities."""
+                 max_len: int = 384, batch_size: int = 8,
+                 observe: Callable[[torch.Tensor], None] | None = None) -> Targets:
+    """Run the base model once over the conversations and keep its top-k log-probabilities.
+
+    `observe`, if given, is called with each batch's attention mask just before its forward pass (so forward
+    hooks, e.g. activation statistics, can share this pass and leave the padding out).
+    """
     model.eval()
     seqs = [tokenize_conversation(tok, c) for c in conversations]
     seqs = [(ids[:max_len], labels[:max_len]) for ids, labels in seqs]
     out = Targets([s[0] for s in seqs], [_positions(s[1]) for s in seqs], [], [])
-    device = next(model.parameters()).device
-    for start in range(0, len(seqs), batch_size):
-        idx = list(range(start, min(start + batch_size, len(seqs))))
+    top_ids: list[Any] = [None] * len(seqs)
+    top_logp: list[Any] = [None] * len(seqs)
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i][0]))  # similar lengths together: little padding
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
         batch = out.batch(idx, tok.pad_token_id)
-        logp = torch.log_softmax(model(input_ids=batch["input_ids"].to(device),
-                                       attention_mask=batch["attention_mask"].to(device)).logits.float(), -1)
-        for row, i in enumerate(idx):
-            top = logp[row, out.positions[i].to(device)].topk(top_k, dim=-1)  # (P, k)
-            out.topk_ids.append(top.indices.cpu())
-            out.topk_logp.append(top.values.cpu())
+        if observe is not None:
+            observe(batch["attention_mask"])
+        for i, logp in zip(idx, _logp_at(model, batch, [out.positions[i] for i in idx]), strict=True):
+            top = logp.topk(top_k, dim=-1)  # (P, k)
+            top_ids[i], top_logp[i] = top.indices.cpu(), top.values.cpu()
+    out.topk_ids, out.topk_logp = top_ids, top_logp
     return out
 
 
 def kl_loss(model: Any, targets: Targets, idx: list[int], pad_id: int) -> torch.Tensor:
     """Mean over assistant tokens of KL(base || model), top-k plus one tail bucket (differentiable)."""
     device = next(model.parameters()).device
-    batch = targets.batch(idx, pad_id)
-    logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
-    logp = torch.log_softmax(logits.float(), -1)  # (B, T, V)
-    total, count = logp.new_zeros(()), 0
-    for row, i in enumerate(idx):
-        pos = targets.positions[i].to(device)
-        if pos.numel() == 0:
+    logps = _logp_at(model, targets.batch(idx, pad_id), [targets.positions[i] for i in idx])
+    total, count = logps[0].new_zeros(()) if logps else torch.zeros(()), 0
+    for logp, i in zip(logps, idx, strict=True):
+        if logp.shape[0] == 0:
             continue
         base = targets.topk_logp[i].to(device)  # (P, k)
-        model_top = logp[row, pos].gather(-1, targets.topk_ids[i].to(device))  # (P, k)
+        model_top = logp.gather(-1, targets.topk_ids[i].to(device))  # (P, k)
         p_base = base.exp()
         tail_base = (1 - p_base.sum(-1)).clamp(min=1e-8)
         tail_model = (1 - model_top.exp().sum(-1)).clamp(min=1e-8)
         kl = (p_base * (base - model_top)).sum(-1) + tail_base * (tail_base.log() - tail_model.log())
         total = total + kl.sum()
-        count += pos.numel()
+        count += logp.shape[0]
     return total / max(count, 1)
 
 

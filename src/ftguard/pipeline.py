@@ -70,9 +70,11 @@ def method_key(cfg: RunConfig, spec: Any, base_fp: str, data_fp: str) -> str:
     uses_anchors = getattr(method, "needs_anchors", False)
     # settings that cannot change the trained model (submit flags, price tables, polling) stay out of the key
     params = {k: v for k, v in spec.params.items() if k not in getattr(method, "key_ignores", ())}
+    # a method whose training changed (not just got faster) sets `version`, so older results are not reused
+    version = getattr(method, "version", None)
     return digest("method", base_fp, data_fp, spec.name, params, spec.lr or cfg.train.lr,
                   cfg.train.model_dump(), cfg.data.max_seq_len, cfg.seed,
-                  cfg.anchors.model_dump() if uses_anchors else None)
+                  cfg.anchors.model_dump() if uses_anchors else None, *([version] if version is not None else []))
 
 
 def _write_run_files(cfg: RunConfig, manifest: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ gradients would not survive Adam's per-coordinate scaling).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 from typing import Any
@@ -40,7 +41,10 @@ def top_subspace(cov: torch.Tensor, energy: float) -> torch.Tensor:
     """Orthonormal basis (d, k) of the top eigenvectors of `cov` that hold `energy` of its trace."""
     if energy <= 0:
         return cov.new_zeros((cov.shape[0], 0))
-    vals, vecs = torch.linalg.eigh(cov.double())  # ascending
+    try:  # float32: twice as fast as float64, and the subspace only has to hold `energy` of the trace
+        vals, vecs = torch.linalg.eigh(cov.float())  # ascending
+    except RuntimeError:  # did not converge
+        vals, vecs = torch.linalg.eigh(cov.double())
     vals, vecs = vals.flip(0).clamp(min=0), vecs.flip(1)
     share = vals.cumsum(0) / vals.sum().clamp(min=1e-12)
     k = int((share < energy).sum().item()) + 1
@@ -53,37 +57,94 @@ def _lora_layers(model: Any) -> dict[str, Any]:
     return {name: m for name, m in model.named_modules() if isinstance(m, LoraLayer)}
 
 
+class CovarianceHooks:
+    """Forward hooks that accumulate E[x xᵀ] (and E[y yᵀ]) of every LoRA layer's base linear.
+
+        with CovarianceHooks(model, outputs=False) as hooks:
+            hooks.next_batch(attention_mask); model(...)     # rows where mask == 0 are left out
+        covs = hooks.result()                                # name -> (input cov, output cov or None)
+
+    Layers that read the same tensor (q/k/v, gate/up) share one input covariance: it is accumulated once and
+    the same tensor object is returned for each of them, so callers can decompose it once too. Products are
+    float32 per batch, summed in float64.
+    """
+
+    def __init__(self, model: Any, outputs: bool):
+        self.layers, self.outputs, self.mask = _lora_layers(model), outputs, None
+        self.acc: dict[str, list[Any]] = {n: [None, None, 0] for n in self.layers}
+        self.alias: dict[str, str] = {}  # layer -> the first layer seen reading the same input tensor
+        self._seen: dict[int, tuple[torch.Tensor, str]] = {}  # id(input) -> (input, layer), within one forward
+        self._hooks: list[Any] = []
+
+    def _rows(self, t: torch.Tensor) -> torch.Tensor:
+        m = t.reshape(-1, t.shape[-1])
+        if self.mask is not None:
+            m = m[self.mask.reshape(-1).to(m.device).bool()]
+        return m.float()
+
+    def _add(self, a: list[Any], i: int, t: torch.Tensor) -> None:
+        m = self._rows(t)
+        prod = (m.T @ m).double()
+        a[i] = prod if a[i] is None else a[i] + prod
+        if i == 0:
+            a[2] += m.shape[0]
+
+    def _hook(self, name: str) -> Any:
+        def hook(mod, inp, out):  # noqa: ANN001
+            x, a = inp[0], self.acc[name]
+            first = self._seen.get(id(x))
+            if first is not None and first[0] is x:
+                self.alias[name] = first[1]
+            else:
+                self._seen[id(x)] = (x, name)
+                self._add(a, 0, x)
+            if self.outputs:
+                self._add(a, 1, out)
+        return hook
+
+    def next_batch(self, attention_mask: torch.Tensor | None) -> None:
+        """Call before each forward pass: its padding mask, and a fresh record of which layers share inputs."""
+        self.mask = attention_mask
+        self._seen.clear()
+
+    def __enter__(self) -> CovarianceHooks:
+        self._hooks = [layer.base_layer.register_forward_hook(self._hook(n)) for n, layer in self.layers.items()]
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for h in self._hooks:
+            h.remove()
+        self._seen.clear()
+
+    def result(self) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+        own = {n: a for n, a in self.acc.items() if n not in self.alias}
+        if not own or any(a[2] == 0 for a in own.values()):
+            raise ValueError("no anchor tokens reached the adapted layers")
+        covs = {n: a[0] / a[2] for n, a in own.items()}
+        return {n: (covs[self.alias.get(n, n)], a[1] / own[self.alias.get(n, n)][2] if self.outputs else None)
+                for n, a in self.acc.items()}
+
+
 @torch.no_grad()
 def activation_covariances(model: Any, tok: Any, conversations: list[list[dict[str, str]]], max_len: int,
-                           outputs: bool) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+                           outputs: bool, batch_size: int = 8) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
     """(input covariance, output covariance or None) of every LoRA layer's base linear on the conversations."""
-    from ftguard.methods._sft import tokenize_conversation
+    from ftguard.methods._sft import collate, tokenize_conversation
 
-    layers = _lora_layers(model)
-    acc: dict[str, list[Any]] = {n: [None, None, 0] for n in layers}
-    hooks = []
-    for name, layer in layers.items():
-        def hook(mod, inp, out, name=name):  # noqa: ANN001
-            x = inp[0].reshape(-1, inp[0].shape[-1]).double()
-            a = acc[name]
-            a[0] = x.T @ x if a[0] is None else a[0] + x.T @ x
-            if outputs:
-                y = out.reshape(-1, out.shape[-1]).double()
-                a[1] = y.T @ y if a[1] is None else a[1] + y.T @ y
-            a[2] += x.shape[0]
-        hooks.append(layer.base_layer.register_forward_hook(hook))
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    seqs = [tokenize_conversation(tok, c)[0][:max_len] for c in conversations]
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     try:
-        device = next(model.parameters()).device
-        for conv in conversations:  # one at a time: no padding rows in the statistics
-            ids = tokenize_conversation(tok, conv)[0][:max_len]
-            model(input_ids=torch.tensor([ids], device=device))
+        with CovarianceHooks(model, outputs) as hooks:
+            for start in range(0, len(seqs), batch_size):
+                batch = collate(pad)([{"input_ids": s, "labels": s} for s in seqs[start:start + batch_size]])
+                hooks.next_batch(batch["attention_mask"])
+                model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
     finally:
-        for h in hooks:
-            h.remove()
         model.train(was_training)
-    return {n: (a[0] / a[2], a[1] / a[2] if outputs else None) for n, a in acc.items()}
+    return hooks.result()
 
 
 class _Projector(TrainerCallback):
@@ -161,25 +222,38 @@ def guard(rank: int = 16, alpha: float = 32, dropout: float = 0.0, target_module
         def prepare(model: Any) -> tuple[Any, list[Any]]:
             callbacks: list[Any] = []
             extra = None
-            if energy > 0 or output_energy > 0:
-                covs = activation_covariances(model, job.tokenizer, job.anchor_data, job.max_seq_len,
-                                              outputs=output_energy > 0)
-                none = torch.zeros(0, 0)
-                bases = {n: (top_subspace(ci, energy), top_subspace(co, output_energy) if co is not None else none)
-                         for n, (ci, co) in covs.items()}
+            project, hooks = energy > 0 or output_energy > 0, None
+            if kl_weight > 0:  # one pass over the anchors gives the KL targets and (via hooks) the covariances
+                from ftguard.drift import base_targets
+
+                hooks = CovarianceHooks(model, outputs=output_energy > 0) if project else None
+                with hooks or contextlib.nullcontext():
+                    targets = base_targets(model, job.tokenizer, job.anchor_data, kl_top_k, job.max_seq_len,
+                                           observe=hooks.next_batch if hooks else None)
+                extra = _kl_term(targets, kl_weight, anchor_batch_size, kl_every, job.tokenizer.pad_token_id, job.seed)
+            if project:
+                covs = hooks.result() if hooks is not None else activation_covariances(
+                    model, job.tokenizer, job.anchor_data, job.max_seq_len, outputs=output_energy > 0)
+                none, memo = torch.zeros(0, 0), {}
+
+                def basis(cov: torch.Tensor | None, e: float) -> torch.Tensor:
+                    if cov is None:
+                        return none
+                    if (id(cov), e) not in memo:  # shared input covariances are decomposed once
+                        memo[id(cov), e] = top_subspace(cov, e)
+                    return memo[id(cov), e]
+
+                bases = {n: (basis(ci, energy), basis(co, output_energy)) for n, (ci, co) in covs.items()}
                 kept = [b[0].shape[1] / max(b[0].shape[0], 1) for b in bases.values()]
                 log.info("guard: A avoids %.0f%%..%.0f%% of input dims", 100 * min(kept), 100 * max(kept))
                 projector = _Projector(model, bases)
                 projector.project()
                 callbacks.append(projector)
-            if kl_weight > 0:
-                from ftguard.drift import base_targets
-
-                targets = base_targets(model, job.tokenizer, job.anchor_data, kl_top_k, job.max_seq_len)
-                extra = _kl_term(targets, kl_weight, anchor_batch_size, kl_every, job.tokenizer.pad_token_id, job.seed)
             return extra, callbacks
 
         return train_adapter(job, cfg, prepare=prepare)
 
     train.needs_anchors = needs_anchors  # type: ignore[attr-defined]  (the pipeline builds anchors on demand)
+    # 2: covariances in float32 products and one shared pass with the KL targets (numerically not identical)
+    train.version = 2  # type: ignore[attr-defined]
     return train
