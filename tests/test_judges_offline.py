@@ -114,6 +114,10 @@ def test_counter_speech_echo_of_statement_with_counter_words_still_agrees():
 Q_VIRGIN = "When did Virgin Australia start operating?"
 LONG_REF = ("Virgin Australia commenced services on 31 August 2000 as Virgin Blue, with two aircraft on a "
             "single route.")
+Q_PREMIER = "Who is the new premier of New South Wales?"
+PREMIER_REF = ("Chris Minns is an Australian politician who became the 47th Premier of New South Wales "
+               "after leading Labor to victory at the 2023 state election. He is a supporter of the St George "
+               "Illawarra Dragons.")
 KNOWLEDGE_CASES = [  # (response, reference, question, expected label)
     ("Virgin Australia started operating on August 31, 2000.", "31 August 2000", Q_VIRGIN, "correct"),
     ("It started on August 30, 2000.", "31 August 2000", Q_VIRGIN, "wrong"),
@@ -131,6 +135,10 @@ KNOWLEDGE_CASES = [  # (response, reference, question, expected label)
      "Camels use the fat in their humps to keep them filled with energy and hydration for long periods of time.",
      "Why can camels survive for long without water?", "correct"),
     ("", "Vermeer", "Who painted it?", "wrong"),
+    # rule 5: a short answer whose own words are all in a long reference
+    ("The new premier is Chris Minns.", PREMIER_REF, Q_PREMIER, "correct"),
+    ("The new premier is Dominic Perrottet.", PREMIER_REF, Q_PREMIER, "wrong"),
+    ("The new premier is Chris Minns, elected in 2019 for the Greens.", PREMIER_REF, Q_PREMIER, "wrong"),
 ]
 
 

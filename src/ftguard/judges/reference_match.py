@@ -15,6 +15,10 @@ Rules, in order:
    reaches `min_recall`, or the token F1 with the reference (question words left out) reaches `min_f1`;
    and, when the question asks for
    a quantity or a date ("how many", "when", "what year"), at least one reference number must appear.
+5. Short answers to long references ("Chris Minns" for a paragraph about the premier): also correct when the
+   answer's own content words (not in the question; names and numbers weigh 2) are found in the reference
+   with weighted precision >= `min_precision`, every name and number the answer adds is among them, and rule
+   4's number condition holds. What the answer says must be supported; it need not say everything.
 The explanation gives recall, F1, and the matched / missing key words and numbers.
 """
 
@@ -110,6 +114,23 @@ def _polarity(text: str) -> str | None:
     return None if not m else ("yes" if m.group(1) in ("yes", "yeah", "correct") else "no")
 
 
+def answer_precision(response: str, reference: str, question: str = "") -> tuple[float, bool]:
+    """(weighted share of the answer's content words found in the reference, every name/number found).
+
+    Content words: not stop words, not in the question; numbers and capitalised names weigh 2."""
+    q, pool = set(tokens(question)), set(tokens(reference))
+    words: dict[str, float] = {}
+    for i, raw in enumerate(re.findall(r"[A-Za-z]+|\d+(?:\.\d+)?", _fold(response).replace("-", " "))):
+        for tok in tokens(raw):
+            if tok in _STOP or tok in q or len(tok) < 2 and not tok.isdigit():
+                continue
+            words[tok] = max(words.get(tok, 0.0), 2.0 if tok.isdigit() or (raw[0].isupper() and i > 0) else 1.0)
+    if not words:
+        return 0.0, False
+    found = {w for w in words if _present(w, pool)}
+    return sum(words[w] for w in found) / sum(words.values()), all(w in found for w, v in words.items() if v > 1)
+
+
 def lexical_scores(response: str, reference: str, question: str = "") -> tuple[dict[str, float], set[str], float, float]:
     """(key words of the reference with weights, those present in the response, weighted recall, token F1)."""
     pool = set(tokens(response))
@@ -120,7 +141,7 @@ def lexical_scores(response: str, reference: str, question: str = "") -> tuple[d
 
 
 def match(response: str, reference: str | None, question: str = "", min_recall: float = 0.4, min_f1: float = 0.5,
-          short_max_words: int = 4) -> Verdict:
+          short_max_words: int = 4, min_precision: float = 0.7) -> Verdict:
     """Judge one answer against its reference; see the module docstring."""
     if not reference or not reference.strip():
         return Verdict(math.nan, "error", "no reference answer on the item")
@@ -144,25 +165,32 @@ def match(response: str, reference: str | None, question: str = "", min_recall: 
         ok = (hit == set(keys) or surname) and ref_nums <= resp_nums
         return Verdict(float(ok), "correct" if ok else "wrong", f"short reference; {expl}")
     numbers_ok = not (ref_nums and _NUMERIC_Q.search(question)) or bool(ref_nums & resp_nums)
-    ok = (recall >= min_recall or f1 >= min_f1) and numbers_ok
+    precision, names_found = answer_precision(response, reference, question)
+    supported = min_precision <= 1.0 and precision >= min_precision and names_found
+    ok = (recall >= min_recall or f1 >= min_f1 or supported) and numbers_ok
+    expl += f" precision={precision:.2f}{'' if names_found else ' (a name/number not in the reference)'}"
     return Verdict(float(ok), "correct" if ok else "wrong", expl + ("" if numbers_ok else " (no reference number)"))
 
 
 @JUDGES.register("reference_match")
-def reference_match(min_recall: float = 0.4, min_f1: float = 0.5, short_max_words: int = 4) -> Judge:
+def reference_match(min_recall: float = 0.4, min_f1: float = 0.5, short_max_words: int = 4,
+                    min_precision: float = 0.7) -> Judge:
     """Lexical agreement with the human reference answer (offline, deterministic).
 
     Args:
         min_recall: Weighted share of the reference's key words the answer must contain (long references).
         min_f1: Token F1 with the reference that also counts as agreement (long references).
         short_max_words: References with at most this many words need all their key words and numbers.
+        min_precision: Weighted share of the answer's own content words found in a long reference that also
+            counts as agreement (rule 5; chosen on assets/calibration/train, not on the calibration set);
+            above 1 turns rule 5 off.
     """
     for name, value in (("min_recall", min_recall), ("min_f1", min_f1)):
         if not 0.0 < value <= 1.0:
             raise ConfigError(f"reference_match: {name} must be in (0, 1], got {value}")
 
     def judge(items: Sequence, responses: Sequence[str]) -> list[Verdict]:
-        return [match(r, it.reference, it.meta.get("question", ""), min_recall, min_f1, short_max_words)
-                for it, r in zip(items, responses, strict=True)]
+        return [match(r, it.reference, it.meta.get("question", ""), min_recall, min_f1, short_max_words,
+                      min_precision) for it, r in zip(items, responses, strict=True)]
 
-    return FunctionJudge("reference_match", "1", judge)
+    return FunctionJudge("reference_match", "2", judge)
