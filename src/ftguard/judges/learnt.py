@@ -116,7 +116,7 @@ def safety_classifier() -> Judge:
                                    f"no explicit cue, classifier p={p:.2f}; rules: {rule.explanation}"))
         return out
 
-    return FunctionJudge("safety_classifier", "2", judge)
+    return FunctionJudge("safety_classifier", "3", judge)
 
 
 @JUDGES.register("knowledge_classifier")

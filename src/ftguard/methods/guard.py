@@ -17,6 +17,11 @@ updates; tested):
 
 The projections are applied to the parameters at initialisation and after every optimizer step (projecting
 gradients would not survive Adam's per-coordinate scaling).
+
+Set-up cost: one batched pass of the base model over the anchor conversations yields both the KL targets
+and (through forward hooks) the covariances; layers that read the same tensor (q/k/v, gate/up) share one
+covariance and one eigendecomposition; the LM head runs only at assistant positions. On the embedded
+135M model with 32 anchors this is about 40 s on 2 CPU cores (it was about 2 min before these changes).
 """
 
 from __future__ import annotations
