@@ -29,7 +29,7 @@ import ftguard
 from ftguard.judges import _linear
 from ftguard.judges.base import FunctionJudge, Judge, Verdict
 from ftguard.judges.counter_speech import cues, decide
-from ftguard.judges.reference_match import _polarity, lexical_scores, match
+from ftguard.judges.reference_match import _polarity, answer_precision, lexical_scores, match
 from ftguard.registry import JUDGES
 
 ASSETS = Path(ftguard.__file__).parent / "assets" / "judges"
@@ -77,9 +77,10 @@ def knowledge_features(responses: Sequence[str], references: Sequence[str], ques
         rule = match(a, ref, q).score if a else 0.0
         ref_pol = _polarity(ref) if re.match(r"\W*(yes|no)\b", ref.lower()) else None
         pol = 0.0 if ref_pol is None else (1.0 if _polarity(a) == ref_pol else -1.0)
+        precision, names_found = answer_precision(a, ref, q) if a else (0.0, False)
         rows.append([0.0 if math.isnan(rule) else rule, recall, f1, pol, float(e_a[i] @ e_ref[i]), best,
                      float(e_a[i] @ e_q[i]), math.log1p(len(a.split())), math.log1p(len(ref.split())),
-                     float(not a)])
+                     float(not a), precision, float(names_found)])
     return torch.tensor(rows, dtype=torch.float32)
 
 
@@ -137,4 +138,4 @@ def knowledge_classifier() -> Judge:
                                  f"cos_ref={row[4]:.2f} best_sentence={row[5]:.2f} cos_question={row[6]:.2f}")
         return out  # type: ignore[return-value]
 
-    return FunctionJudge("knowledge_classifier", "1", judge)
+    return FunctionJudge("knowledge_classifier", "2", judge)
