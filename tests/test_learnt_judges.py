@@ -30,7 +30,7 @@ def test_feature_shapes() -> None:
     x = safety_features(["That is a stereotype.", ""], [STMT, STMT], ["women", "women"])
     assert x.shape == (2, 384 * 2 + 1 + 12) and not x.isnan().any()
     k = knowledge_features(["Paris is the capital.", ""], ["Paris", "Paris"], ["What is the capital of France?"] * 2)
-    assert k.shape == (2, 10) and k[0, 0] == 1.0 and k[1, 9] == 1.0
+    assert k.shape == (2, 12) and k[0, 0] == 1.0 and k[1, 9] == 1.0
 
 
 def test_safety_classifier_separates_clear_cases() -> None:
