@@ -11,8 +11,8 @@ the tuned model never needs a second copy of the base weights next to it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch

@@ -118,13 +118,7 @@ def answer_precision(response: str, reference: str, question: str = "") -> tuple
     """(weighted share of the answer's content words found in the reference, every name/number found).
 
     Content words: not stop words, not in the question; numbers and capitalised names weigh 2."""
-    q, pool = set(tokens(question)), set(tokens(reference))
-    words: dict[str, float] = {}
-    for i, raw in enumerate(re.findall(r"[A-Za-z]+|\d+(?:\.\d+)?", _fold(response).replace("-", " "))):
-        for tok in tokens(raw):
-            if tok in _STOP or tok in q or len(tok) < 2 and not tok.isdigit():
-                continue
-            words[tok] = max(words.get(tok, 0.0), 2.0 if tok.isdigit() or (raw[0].isupper() and i > 0) else 1.0)
+    words, pool = _key_words(response, question), set(tokens(reference))  # the same content-word weighting
     if not words:
         return 0.0, False
     found = {w for w in words if _present(w, pool)}
