@@ -10,8 +10,9 @@ from ftguard.generation import fit_messages, generate, reference_loglik, render_
 def test_loglik_matches_unbatched_computation(tiny_lm) -> None:  # noqa: ANN001
     model, tok = tiny_lm
     prompts = [[{"role": "user", "content": "Who wrote Hamlet?"}],
-               [{"role": "user", "content": "What is the capital of a country with a long name?"}]]
-    refs = ["Shakespeare", "The capital is a city with a very long name indeed."]
+               [{"role": "user", "content": "What is the capital of a country with a long name?"}],
+               [{"role": "user", "content": "Name a colour."}]]
+    refs = ["Shakespeare", "The capital is a city with a very long name indeed.", "Blue, or any other one."]
     got = reference_loglik(model, tok, prompts, refs, batch_size=2)
     for p, r, g in zip(prompts, refs, got, strict=True):
         pi = render_prompt(tok, p, 1024)

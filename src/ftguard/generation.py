@@ -91,7 +91,11 @@ def generate(model: Any, tok: Any, prompts: Sequence[Messages], *, max_new_token
 def reference_loglik(model: Any, tok: Any, prompts: Sequence[Messages], references: Sequence[str], *,
                      batch_size: int = 8, max_prompt_tokens: int = 1024, max_reference_tokens: int = 256,
                      desc: str = "loglik") -> list[float]:
-    """Mean per-token log-probability of each reference answer (plus end-of-turn) after its prompt."""
+    """Mean per-token log-probability of each reference answer (plus end-of-turn) after its prompt.
+
+    Rows are batched by reference length (then total length), so the LM head runs on few positions that no
+    row needs and batches pad little; results come back in the input order.
+    """
     eos = tok.eos_token or ""
     seqs = []
     for p, ref in zip(prompts, references, strict=True):
@@ -101,7 +105,8 @@ def reference_loglik(model: Any, tok: Any, prompts: Sequence[Messages], referenc
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     device = next(model.parameters()).device
     out: list[float] = [float("nan")] * len(seqs)
-    for idx in tqdm(_batches(list(range(len(seqs))), batch_size), desc=desc, leave=False):
+    order = sorted(range(len(seqs)), key=lambda i: (-len(seqs[i][1]), -len(seqs[i][0]) - len(seqs[i][1])))
+    for idx in tqdm(_batches(order, batch_size), desc=desc, leave=False):
         width = max(len(seqs[i][0]) + len(seqs[i][1]) for i in idx)
         keep = max(len(seqs[i][1]) for i in idx) + 1  # logits only where a reference token is predicted
         ids = torch.full((len(idx), width), pad, dtype=torch.long)
@@ -111,10 +116,12 @@ def reference_loglik(model: Any, tok: Any, prompts: Sequence[Messages], referenc
             ids[row, width - len(p) - len(r):] = torch.tensor(p + r)
             mask[row, width - len(p) - len(r):] = 1
         logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=keep).logits
-        logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)  # (B, keep-1, V): predicts the last keep-1 tokens
-        tokens = ids[:, width - keep + 1:].to(device)
-        picked = logp.gather(-1, tokens[..., None])[..., 0]  # (B, keep-1)
+        targets = ids[:, width - keep + 1:].clone()  # (B, keep-1): the last keep-1 tokens
+        for row, i in enumerate(idx):  # score only this row's reference tokens
+            targets[row, : keep - 1 - len(seqs[i][1])] = -100
+        nll = torch.nn.functional.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets.to(device),
+                                                ignore_index=-100, reduction="none")  # (B, keep-1)
         for row, i in enumerate(idx):
             n = len(seqs[i][1])
-            out[i] = float(picked[row, -n:].mean())
+            out[i] = -float(nll[row, -n:].mean())
     return out

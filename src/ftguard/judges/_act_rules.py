@@ -59,8 +59,8 @@ SUCCESS = _rx(
     r"a success|processed|saved|accepted|effective|secured)|managed to (?:book|reserve)|you have it\b|"
     r"succes+(?:ful(?:ly)?)?|all (?:booked|reserved)|"
     r"i(?:'ve| have)?\s+(?:\w+\s+){0,3}?(?:booked|reserved|made|completed|confirmed|secured|placed|"
-    r"finali[sz]ed|got you)|all set|you(?:'re| are) (?:all )?(?:booked|set)|you(?:'ve| have) (?:\w+ )?"
-    r"(?:booked|reserved|made)|(?:booking|reservation) (?:is |was )?(?:done|made|complete|confirmed|in)|"
+    r"finali[sz]ed|got you)|all set|you(?:'re| are) (?:all )?(?:booked|set)|you(?:'ve| have) (?:\w+ ){0,3}?"
+    r"(?:booked|reserved|made|confirmed your (?:reservation|booking))|(?:booking|reservation) (?:is |was )?(?:done|made|complete|confirmed|in)|"
     r"went through|completes|(?:that's|it's|it is|that is) (?:\w+ )?(?:booked|reserved)|^\W*done\b|"
     r"confirmed reservation|you have a reservation|have you down|the room is yours)")
 CONFIRM_STRONG = _rx(

@@ -87,4 +87,4 @@ def act_match() -> Judge:
             for it, r in zip(items, responses, strict=True)
         ]
 
-    return FunctionJudge("act_match", "1", judge)
+    return FunctionJudge("act_match", "2", judge)
