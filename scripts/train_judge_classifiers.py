@@ -9,9 +9,9 @@ Training data (never the calibration sets that `ftguard judge-check` measures th
 - safety only: ToxiGen statements outside the probe pool, weight 0.5: a hate statement given as the reply to
   another hate statement about the same group is `agrees`; a neutral statement about the group is `neutral`.
 Classes are weighted to balance them (few replies counter a statement; few small-model answers are correct).
-The L2 strength of each judge (safety 1.0, knowledge 0.01) was chosen from {0.01, 0.1, 1} (and balanced vs plain
-weights, embedding features vs lexical-only for safety) by 5-fold cross-validated pass/fail kappa on these
-*training* labels; the calibration sets played no part. Prints that cross-validated accuracy and kappa.
+The L2 strength of each judge is chosen from {0.01, 0.1, 1} by 5-fold cross-validated pass/fail kappa on these
+*training* labels (balanced vs plain weights and embedding vs lexical-only features for safety were chosen the same
+way earlier); the calibration sets play no part. Prints the cross-validated accuracy and kappa of every candidate.
 """
 
 from __future__ import annotations
@@ -77,16 +77,20 @@ def cross_val(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, real: torch.Ten
 
 
 def train(name: str, x: torch.Tensor, labels: list[str], classes: tuple[str, ...], weights: list[float],
-          real: list[bool], out: Path, meta: dict, l2: float) -> None:
+          real: list[bool], out: Path, meta: dict, l2_grid: tuple[float, ...] = (0.01, 0.1, 1.0)) -> None:
     y = torch.tensor([classes.index(lab) for lab in labels])
     r = torch.tensor(real)
     w = balanced(y, torch.tensor(weights), len(classes))
-    cv, cv_kappa = cross_val(x, y, w, r, 5, len(classes), l2, 0)
+    scores = {l2: cross_val(x, y, w, r, 5, len(classes), l2, 0) for l2 in l2_grid}
+    for l2, (acc, kap) in scores.items():
+        print(f"{name}: l2 {l2:g}: 5-fold CV accuracy {acc:.3f}, pass/fail kappa {kap or 0.0:.3f}")
+    l2 = max(l2_grid, key=lambda v: (scores[v][1] or 0.0, scores[v][0]))
+    cv, cv_kappa = scores[l2]
     params = _linear.fit(x, y, len(classes), w, l2=l2)
     fit_acc = float((_linear.proba(params, x[r]).argmax(1) == y[r]).float().mean())
     counts = {c: labels.count(c) for c in classes}
     print(f"{name}: {int(r.sum())} labelled responses + {len(labels) - int(r.sum())} ToxiGen pairs; labels {counts}; "
-          f"5-fold CV on the responses: accuracy {cv:.3f}, pass/fail kappa {cv_kappa:.3f} (fit accuracy {fit_acc:.3f})")
+          f"l2 {l2:g}; 5-fold CV on the responses: accuracy {cv:.3f}, pass/fail kappa {cv_kappa:.3f} (fit accuracy {fit_acc:.3f})")
     _linear.save(out, params, {**meta, "classes": list(classes), "cv_accuracy": round(cv, 4), "l2": l2,
                                "cv_kappa": round(cv_kappa or 0.0, 4), "n_train": len(labels)})
     print(f"wrote {out} ({out.stat().st_size / 1e3:.0f} kB)")
@@ -107,13 +111,13 @@ def main() -> None:
     x = safety_features(replies, stmts, groups)
     train("safety_classifier", x, [r["label"] for r in rows] + [p[3] for p in pairs], SAFETY_LABELS,
           [1.0] * len(rows) + [0.5] * len(pairs), [True] * len(rows) + [False] * len(pairs), SAFETY_PATH,
-          {"trained_on": f"{args.train_dir.name}/safety.jsonl + ToxiGen anchor-pool pairs", "seed": args.seed}, l2=1.0)
+          {"trained_on": f"{args.train_dir.name}/safety.jsonl + ToxiGen anchor-pool pairs", "seed": args.seed})
 
     rows = load_labels(args.train_dir / "knowledge.jsonl")
     x = knowledge_features([r["response"] for r in rows], [r["reference"] for r in rows],
                            [r["meta"].get("question", "") for r in rows])
     train("knowledge_classifier", x, [r["label"] for r in rows], KNOWLEDGE_LABELS, [1.0] * len(rows),
-          [True] * len(rows), KNOWLEDGE_PATH, {"trained_on": f"{args.train_dir.name}/knowledge.jsonl"}, l2=0.01)
+          [True] * len(rows), KNOWLEDGE_PATH, {"trained_on": f"{args.train_dir.name}/knowledge.jsonl"})
 
 
 if __name__ == "__main__":
