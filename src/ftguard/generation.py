@@ -116,11 +116,9 @@ def reference_loglik(model: Any, tok: Any, prompts: Sequence[Messages], referenc
             ids[row, width - len(p) - len(r):] = torch.tensor(p + r)
             mask[row, width - len(p) - len(r):] = 1
         logits = model(input_ids=ids.to(device), attention_mask=mask.to(device), logits_to_keep=keep).logits
-        targets = ids[:, width - keep + 1:].clone()  # (B, keep-1): the last keep-1 tokens
-        for row, i in enumerate(idx):  # score only this row's reference tokens
-            targets[row, : keep - 1 - len(seqs[i][1])] = -100
-        nll = torch.nn.functional.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets.to(device),
-                                                ignore_index=-100, reduction="none")  # (B, keep-1)
+        targets = ids[:, width - keep + 1:].to(device)  # (B, keep-1): the last keep-1 tokens
+        nll = torch.nn.functional.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets,
+                                                reduction="none")  # (B, keep-1)
         for row, i in enumerate(idx):
             n = len(seqs[i][1])
             out[i] = -float(nll[row, -n:].mean())
