@@ -114,6 +114,20 @@ def test_guard_drifts_less_than_lora_on_anchors(tmp_path) -> None:  # noqa: ANN0
     assert drift["guard"] < drift["lora"]
 
 
+def test_guard_kl_every_adds_the_term_on_every_nth_call_cycling_through_anchors(monkeypatch) -> None:  # noqa: ANN001
+    import ftguard.drift
+    from ftguard.methods.guard import _kl_term
+
+    seen: list[list[int]] = []
+    monkeypatch.setattr(ftguard.drift, "kl_loss", lambda model, targets, idx, pad: seen.append(idx) or torch.tensor(0.5))
+    out = type("Out", (), {"loss": torch.tensor(1.0)})()
+    extra = _kl_term(list(range(5)), weight=2.0, batch_size=2, every=3, pad_id=0, seed=0)
+    values = [float(extra(None, {}, out)) for _ in range(7)]
+    assert values == [1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0]  # calls 1, 4, 7: weight x KL
+    assert len(seen) == 3 and all(len(i) == 2 for i in seen)
+    assert sorted(sum(seen, [])[:5]) == [0, 1, 2, 3, 4]  # one pass over every anchor before any repeats
+
+
 def test_guard_rejects_bad_knobs() -> None:
     from ftguard.errors import ConfigError
 
