@@ -59,7 +59,7 @@ def seed_averaged_delta(runs: list[Path], method: str, category: str, rng: np.ra
     for run in runs:
         scores = item_scores(run)
         base, tuned = scores.get(("base", category), {}), scores.get((method, category), {})
-        for k in base.keys() & tuned.keys():
+        for k in sorted(base.keys() & tuned.keys()):  # sorted: the CI must not depend on hash order
             per_item.setdefault(k, []).append(tuned[k] - base[k])
     if not per_item:
         return (float("nan"),) * 3
@@ -68,17 +68,19 @@ def seed_averaged_delta(runs: list[Path], method: str, category: str, rng: np.ra
     return 100 * d.mean(), 100 * np.percentile(boots, 2.5), 100 * np.percentile(boots, 97.5)
 
 
-def table(runs: list[Path]) -> tuple[list[dict], str]:
+def table(runs: list[Path], only: list[str] | None = None) -> tuple[list[dict], str]:
     manifests = [json.loads((r / "manifest.json").read_text()) for r in runs]
     methods = list(dict.fromkeys(m for x in manifests for m in x["methods"]))  # union, first-seen order
     wise = {r["model"] for run in runs for r in map(json.loads, (run / "results.jsonl").read_text().splitlines())
             if "@" in r["model"]}
     methods += sorted(wise - set(methods))
-    rows, rng = [], np.random.default_rng(0)
+    if only:  # the named methods (and LoRA's WiSE-FT points when lora is named)
+        methods = [m for m in methods if m in only or (m.split('@')[0] in only and '@' in m)]
+    rows = []
     for m in methods:
         row: dict = {"method": m}
         for c in CATEGORIES:
-            row[c] = seed_averaged_delta(runs, m, c, rng)
+            row[c] = seed_averaged_delta(runs, m, c, np.random.default_rng(0))  # each CI on its own stream
         row["seeds"] = sum(1 for x in manifests if m in x["methods"] or m in x.get("drift", {}))
         drift = [x["drift"].get(m) for x in manifests if x.get("drift", {}).get(m) is not None]
         sps = [x["methods"][m]["seconds_per_step"] for x in manifests
@@ -99,11 +101,19 @@ def table(runs: list[Path]) -> tuple[list[dict], str]:
         for r in rows:
             if r["method"].startswith("guard"):
                 keep = r["proficiency"][0] / lora["proficiency"][0] if lora["proficiency"][0] else float("nan")
-                loss = {c: (min(r[c][0], 0) / min(lora[c][0], -1e-9)) for c in ("safety", "knowledge")}
-                lines.append(f"{r['method']}: keeps {keep:.0%} of LoRA's proficiency gain; safety loss "
-                             f"{loss['safety']:.0%} and knowledge loss {loss['knowledge']:.0%} of LoRA's "
-                             f"(targets: >= 90%, <= 33%, <= 33%)")
+                lines.append(f"{r['method']}: keeps {keep:.0%} of LoRA's proficiency gain (target >= 90%); "
+                             + "; ".join(loss_vs_lora(c, r[c][0], lora[c][0]) for c in ("safety", "knowledge")))
     return rows, "\n".join(lines)
+
+
+def loss_vs_lora(category: str, delta: float, lora_delta: float, eps: float = 0.05) -> str:
+    """The method's loss on an axis as a share of LoRA's (target <= 33%), or both losses in points when LoRA
+    lost nothing: a share of zero is no number."""
+    loss, lora_loss = max(-delta, 0.0), max(-lora_delta, 0.0)
+    if lora_loss < eps:
+        return (f"{category}: LoRA lost nothing ({lora_delta:+.1f}), this method {delta:+.1f} points "
+                f"(target <= 33% of LoRA's loss: {'met' if loss < eps else 'not met'})")
+    return f"{category} loss {loss / lora_loss:.0%} of LoRA's (target <= 33%)"
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -115,7 +125,7 @@ def plot(rows: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
     for ax, cat in zip(axes, ("safety", "knowledge"), strict=True):
         curve = [r for r in rows if r["method"].startswith("lora@")] + [r for r in rows if r["method"] == "lora"]
-        if curve:
+        if len(curve) > 1:  # a curve only when WiSE-FT points exist
             ax.plot([r["proficiency"][0] for r in curve], [r[cat][0] for r in curve], "--s", color="#888",
                     label="WiSE-FT (lora)", zorder=1)
         for r in rows:
@@ -128,7 +138,8 @@ def plot(rows: list[dict], path: Path) -> None:
         ax.axvline(0, ls="--", lw=1, color="#999")
         ax.set_xlabel("proficiency change (points)")
         ax.set_ylabel(f"{cat} change (points)")
-        ax.legend(fontsize=8, loc="lower left", frameon=False)
+        if len(curve) > 1:
+            ax.legend(fontsize=8, loc="lower left", frameon=False)
     fig.suptitle("Learning vs forgetting, seed-averaged, 95% CI over items", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=130)
@@ -148,7 +159,7 @@ def main() -> None:
         runs = [args.out / f"seed{s}" for s in args.seeds if (args.out / f"seed{s}" / "manifest.json").exists()]
     else:
         runs = [run_seed(s, args.methods, args.sweep, args.out, not args.no_wise_ft) for s in args.seeds]
-    rows, text = table(runs)
+    rows, text = table(runs, args.methods)
     print(f"\nseeds {args.seeds}; Δ in points vs base; drift = mean token KL(base‖tuned) on held-out anchors\n")
     print(text)
     plot(rows, args.out / "tradeoff.png")
