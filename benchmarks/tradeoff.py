@@ -55,28 +55,30 @@ def item_scores(run: Path) -> dict[tuple[str, str], dict[str, float]]:
     return out
 
 
-def seed_averaged_delta(runs: list[Path], method: str, category: str, rng: np.random.Generator
+def seed_averaged_delta(per_run: list[dict[tuple[str, str], dict[str, float]]], method: str, category: str
                         ) -> tuple[float, float, float]:
-    """Mean over seeds of (tuned - base) per item, with a 95% bootstrap CI over items; in points."""
+    """Mean over seeds of (tuned - base) per item, with a 95% bootstrap CI over items; in points.
+
+    `per_run`: `item_scores` of each seed's run. Each call bootstraps on its own seeded stream, so a cell's CI
+    does not depend on which other rows the table holds."""
     per_item: dict[str, list[float]] = {}
-    for run in runs:
-        scores = item_scores(run)
+    for scores in per_run:
         base, tuned = scores.get(("base", category), {}), scores.get((method, category), {})
         for k in sorted(base.keys() & tuned.keys()):  # sorted: the CI must not depend on hash order
             per_item.setdefault(k, []).append(tuned[k] - base[k])
     if not per_item:
         return (float("nan"),) * 3
     d = np.array([np.mean(v) for v in per_item.values()])
-    boots = rng.choice(d, size=(2000, len(d))).mean(1)
+    boots = np.random.default_rng(0).choice(d, size=(2000, len(d))).mean(1)
     return 100 * d.mean(), 100 * np.percentile(boots, 2.5), 100 * np.percentile(boots, 97.5)
 
 
-def reference_loglik_delta(runs: list[Path], method: str) -> float:
+def reference_loglik_delta(summaries: list[dict], method: str) -> float:
     """Judge-free knowledge: change of the mean per-token log-likelihood of the human reference answers,
     averaged over the probes that have references and over seeds (nan when no run scored them)."""
     vals = []
-    for run in runs:
-        deltas = json.loads((run / "summary.json").read_text()).get("loglik", {}).get("deltas", {}).get(method, {})
+    for summary in summaries:
+        deltas = summary.get("loglik", {}).get("deltas", {}).get(method, {})
         per_probe = [d["delta"] for d in deltas.values() if d.get("delta") is not None]
         if per_probe:
             vals.append(float(np.mean(per_probe)))
@@ -85,6 +87,8 @@ def reference_loglik_delta(runs: list[Path], method: str) -> float:
 
 def table(runs: list[Path], only: list[str] | None = None) -> tuple[list[dict], str]:
     manifests = [json.loads((r / "manifest.json").read_text()) for r in runs]
+    summaries = [json.loads((r / "summary.json").read_text()) for r in runs]
+    scores = [item_scores(r) for r in runs]  # read once, not once per method and category
     methods = list(dict.fromkeys(m for x in manifests for m in x["methods"]))  # union, first-seen order
     wise = {r["model"] for run in runs for r in map(json.loads, (run / "results.jsonl").read_text().splitlines())
             if "@" in r["model"]}
@@ -95,13 +99,13 @@ def table(runs: list[Path], only: list[str] | None = None) -> tuple[list[dict], 
     for m in methods:
         row: dict = {"method": m}
         for c in CATEGORIES:
-            row[c] = seed_averaged_delta(runs, m, c, np.random.default_rng(0))  # each CI on its own stream
+            row[c] = seed_averaged_delta(scores, m, c)
         row["seeds"] = sum(1 for x in manifests if m in x["methods"] or m in x.get("drift", {}))
         drift = [x["drift"].get(m) for x in manifests if x.get("drift", {}).get(m) is not None]
         sps = [x["methods"][m]["seconds_per_step"] for x in manifests
                if x["methods"].get(m, {}).get("seconds_per_step")]
         row["drift"] = float(np.mean(drift)) if drift else float("nan")
-        row["ref_loglik"] = reference_loglik_delta(runs, m)
+        row["ref_loglik"] = reference_loglik_delta(summaries, m)
         row["sec_per_step"] = float(np.mean(sps)) if sps else float("nan")
         rows.append(row)
     lora = next((r for r in rows if r["method"] == "lora"), None)

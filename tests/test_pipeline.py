@@ -188,7 +188,7 @@ def _tradeoff_module():
 def test_benchmark_table_is_deterministic_and_reports_every_column(smoke_run: Path) -> None:
     bench = _tradeoff_module()
     rows, text = bench.table([smoke_run])
-    again, text2 = bench.table([smoke_run])
+    _, text2 = bench.table([smoke_run])
     assert text == text2  # the bootstrap CIs do not depend on hash order or on the other rows
     by = {r["method"]: r for r in rows}
     assert set(by) == {"full", "lora", "guard"}
