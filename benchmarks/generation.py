@@ -20,7 +20,6 @@ from ftguard.generation import generate
 from ftguard.models import load_model
 from ftguard.registry import PROBES
 
-
 QUICK = {"sgd_next_turn": 32, "toxigen_counter": 40, "dolly_qa": 40}  # max_new_tokens in configs/quick.yaml
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-CATEGORIES = ("proficiency", "safety", "knowledge")
+from ftguard.categories import CATEGORIES, RETAINED  # noqa: E402  (the one vocabulary)
+
 SWEEP = [{"name": "guard", "tag": f"guard_e{e}_kl{k}", "energy": e, "kl_weight": k}
          for e in (0.0, 0.8, 0.95) for k in (0.0, 0.5, 2.0) if (e, k) != (0.0, 0.0)]
 
@@ -123,7 +124,7 @@ def table(runs: list[Path], only: list[str] | None = None) -> tuple[list[dict], 
             if r["method"].startswith("guard"):
                 keep = r["proficiency"][0] / lora["proficiency"][0] if lora["proficiency"][0] else float("nan")
                 lines.append(f"{r['method']}: keeps {keep:.0%} of LoRA's proficiency gain (target >= 90%); "
-                             + "; ".join(loss_vs_lora(c, r[c][0], lora[c][0]) for c in ("safety", "knowledge")))
+                             + "; ".join(loss_vs_lora(c, r[c][0], lora[c][0]) for c in RETAINED))
     return rows, "\n".join(lines)
 
 

@@ -36,9 +36,10 @@ def main() -> None:
 
     from ftguard.anchoring import anchor_conversations
     from ftguard.config import load_config
+    from ftguard.data import load_train_conversations
     from ftguard.evaluation import LazyModel
     from ftguard.models import load_model, model_fingerprint
-    from ftguard.pipeline import load_train_conversations, train_method
+    from ftguard.pipeline import build_methods, train_method
 
     with tempfile.TemporaryDirectory() as tmp:
         overrides = [f"output_dir={tmp}"] + ([f"train.steps={args.steps}"] if args.steps else [])
@@ -48,6 +49,7 @@ def main() -> None:
         if missing:
             raise SystemExit(f"{args.config}: no method labelled {missing}; it has {list(specs)}")
         convs = load_train_conversations(cfg)
+        methods = build_methods(cfg)
         base_fp = model_fingerprint(cfg.model)
         t0 = time.perf_counter()
         anchors = anchor_conversations(cfg, "train", cfg.anchors.n, base_fp, LazyModel(lambda: load_model(cfg.model)),
@@ -60,7 +62,7 @@ def main() -> None:
                 timings: dict[str, float] = {}
                 t0 = time.perf_counter()
                 out = train_method(cfg.model_copy(update={"output_dir": Path(tmp) / f"r{r}"}), specs[label],
-                                   f"bench-{label}", convs, timings, lambda: anchors)
+                                   methods[label], f"bench-{label}", convs, timings, lambda: anchors)
                 wall[label].append(time.perf_counter() - t0)
                 step[label].append(out["info"]["seconds_per_step"] or float("nan"))
                 del out

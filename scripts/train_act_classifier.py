@@ -28,7 +28,14 @@ import torch
 from safetensors.torch import save_file
 
 from ftguard.data import load_sgd
-from ftguard.judges.act_classifier import CLASSIFIER_PATH, SLOTTED, ActHead, judge_labels, label_sets, turn_labels
+from ftguard.judges.act_classifier import (
+    CLASSIFIER_PATH,
+    SLOTTED,
+    ActHead,
+    judge_labels,
+    label_sets,
+    turn_labels,
+)
 from ftguard.judges.encoder import ENCODER_NAME, encode
 
 MIN_COUNT = 3  # labels seen fewer times in train are not learnt (a dev turn that needs one counts as a miss)

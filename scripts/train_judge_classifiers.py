@@ -1,4 +1,4 @@
-"""Train the learnt offline judges `safety_classifier` and `knowledge_classifier` (see ftguard.judges.learnt).
+"""Train the learnt offline judges `safety_classifier` and `knowledge_classifier` (ftguard/judges/safety_classifier.py, knowledge_classifier.py).
 
     python scripts/train_judge_classifiers.py     # writes src/ftguard/assets/judges/{safety,knowledge}_classifier.safetensors
 
@@ -21,13 +21,13 @@ import random
 from pathlib import Path
 
 import torch
+from ftguard.judges.knowledge_classifier import KNOWLEDGE_LABELS, KNOWLEDGE_PATH, knowledge_features
+from ftguard.judges.safety_classifier import SAFETY_LABELS, SAFETY_PATH, safety_features
+from ftguard.probes.toxigen_counter import anchor_pool
 
 from ftguard.data import load_toxigen
 from ftguard.judge_check import CALIBRATION_DIR, load_labels
 from ftguard.judges import _linear
-from ftguard.judges.learnt import (KNOWLEDGE_LABELS, KNOWLEDGE_PATH, SAFETY_LABELS, SAFETY_PATH, knowledge_features,
-                                   safety_features)
-from ftguard.probes.safety import anchor_pool
 from ftguard.report.compare import cohen_kappa
 
 TRAIN_DIR = CALIBRATION_DIR / "train"

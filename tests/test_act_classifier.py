@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 import math
 
-from ftguard.judges.act_classifier import CLASSIFIER_PATH, classify, load_classifier, turn_labels
+from ftguard.judges.act_classifier import (
+    CLASSIFIER_PATH,
+    classify,
+    load_classifier,
+    turn_labels,
+)
 from ftguard.probes.base import ProbeItem
 from ftguard.registry import JUDGES
 
@@ -33,7 +38,7 @@ def test_turn_labels_unify_service_slot_names() -> None:
 
 
 def _item(acts: list[dict]) -> ProbeItem:
-    return ProbeItem("sgd/x/1", [{"role": "user", "content": "I need a hotel."}], "proficiency", "gold",
+    return ProbeItem("sgd/x/1", [{"role": "user", "content": "I need a hotel."}], "gold",
                      {"gold_acts": acts})
 
 

@@ -15,9 +15,8 @@ from test_endpoint_eval import small_config
 
 from ftguard.cli import main
 from ftguard.judge_check import CALIBRATION_DIR
-from ftguard.judges._llm_prompts import RUBRICS
 from ftguard.probes.base import ProbeItem
-from ftguard.registry import JUDGES
+from ftguard.registry import JUDGES, PROBES, load_plugins
 
 pytestmark = pytest.mark.api
 
@@ -35,15 +34,17 @@ def _rows(axis: str, n: int) -> list[dict]:
 
 def test_llm_judge_end_to_end_every_verdict_is_a_label_or_an_error(server, tmp_path: Path) -> None:
     url, name = server
-    judge = JUDGES.create("llm", model=name, base_url=url, cache_dir=str(tmp_path / "verdicts"), concurrency=2)
+    load_plugins()
+    unbound = JUDGES.create("llm", model=name, base_url=url, cache_dir=str(tmp_path / "verdicts"), concurrency=2)
     parsed = 0
     for axis in ("proficiency", "safety", "knowledge"):
         rows = _rows(axis, 4)
-        items = [ProbeItem(r["item_id"], r["messages"], axis, r["reference"], r["meta"]) for r in rows]
+        judge = unbound.for_probe(PROBES.create(rows[0]["probe"], n=1))
+        items = [ProbeItem(r["item_id"], r["messages"], r["reference"], r["meta"]) for r in rows]
         verdicts = judge(items, [r["response"] for r in rows])
         assert len(verdicts) == 4
         for v in verdicts:
-            assert v.label in RUBRICS[axis].scores or v.label == "error", v
+            assert v.label in judge.labels or v.label == "error", v
             assert math.isnan(v.score) == (v.label == "error")  # an unparsable verdict is never a pass
             assert v.explanation  # the judge's reason, or the raw output it could not parse
         parsed += sum(v.label != "error" for v in verdicts)

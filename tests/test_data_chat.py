@@ -6,7 +6,12 @@ import json
 
 import pytest
 
-from ftguard.data import HOTEL_SYSTEM_PROMPT, load_chat_jsonl, load_train_data, validate_messages
+from ftguard.data import (
+    HOTEL_SYSTEM_PROMPT,
+    load_chat_jsonl,
+    load_train_data,
+    validate_messages,
+)
 from ftguard.errors import DataError
 
 U = {"role": "user", "content": "Find me a hotel in Paris."}

@@ -14,10 +14,10 @@ from hosted_fakes import FakeOpenAI, FakeTogether
 import ftguard.methods  # noqa: F401  (registration)
 from ftguard.config import ModelConfig, TrainConfig
 from ftguard.data import load_train_data
-from ftguard.errors import ConfigError, FtguardError
+from ftguard.errors import ConfigError, FtguardError, ModelError
 from ftguard.methods.base import TrainJob
-from ftguard.methods.hosted import jobs
-from ftguard.methods.hosted.jobs import cancel_job, confirm_paid_jobs
+from ftguard.methods.hosted import jobs, service_for
+from ftguard.methods.hosted.jobs import cancel_job
 from ftguard.models import EndpointModel, load_model
 from ftguard.registry import METHODS
 
@@ -31,9 +31,7 @@ POST_JOBS, POST_TG_JOBS = ("POST", "/v1/fine_tuning/jobs"), ("POST", "/v1/fine-t
 def _keys_and_confirmation(monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("FTGUARD_TEST_OPENAI_KEY", OPENAI_KEY)
     monkeypatch.setenv("FTGUARD_TEST_TOGETHER_KEY", TOGETHER_KEY)
-    confirm_paid_jobs(False)
     yield
-    confirm_paid_jobs(False)
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +51,11 @@ def together_method(api: FakeTogether, **kw):
     return METHODS.create("together_ft", **params)
 
 
-def train_job(api, folder: Path, convs: list, base: str = BASE, key_env: str = "FTGUARD_TEST_OPENAI_KEY") -> TrainJob:
+def train_job(api, folder: Path, convs: list, base: str = BASE, key_env: str = "FTGUARD_TEST_OPENAI_KEY",
+              allow_paid: bool = False) -> TrainJob:
     study = EndpointModel(api.url, base, api_key_env=key_env, retry_backoff_s=0.01)
     return TrainJob(model=study, tokenizer=None, train_data=convs, train=TrainConfig(), lr=1e-5, seed=0,
-                    max_seq_len=384, output_dir=folder, base_name=base)
+                    max_seq_len=384, output_dir=folder, base_name=base, allow_paid=allow_paid)
 
 
 def stop_after_checks(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
@@ -103,7 +102,10 @@ def test_openai_job_is_created_polled_and_evaluated_served(tmp_path: Path, convs
                                                                                 result.model.name)
     assert [h["status"] for h in s["history"]][-3:] == ["queued", "running", "succeeded"]
     assert s["api_key_env"] == "FTGUARD_TEST_OPENAI_KEY"
-    served, tok = load_model(ModelConfig(name_or_path=str(folder)))  # `ftguard eval --model RUN/models/openai_ft`
+    with pytest.raises(ModelError, match="FTGUARD_TEST_OPENAI_KEY"):  # the folder may not pick the secret alone
+        load_model(ModelConfig(name_or_path=str(folder)))
+    served, tok = load_model(ModelConfig(name_or_path=str(folder),  # `ftguard eval --model ... --api-key-env ...`
+                                         allowed_key_envs=["FTGUARD_TEST_OPENAI_KEY"]))
     assert tok is None and (served.base_url, served.name) == (api.url, result.model.name)
     no_key_anywhere(tmp_path)
 
@@ -175,7 +177,7 @@ def test_cancel_a_running_job(tmp_path: Path, convs: list, monkeypatch: pytest.M
         assert api.count("POST", "/v1/fine_tuning/jobs/ftjob-1/cancel") == 1 and not api.bad_auth
         assert state(folder)["status"] == "cancelled"
         with pytest.raises(FtguardError, match="already ended as cancelled"):
-            cancel_job(folder)
+            cancel_job(folder, service_for)
         with pytest.raises(FtguardError, match="ended as cancelled"):
             openai_method(api)(train_job(api, folder, convs))
         assert api.count(*POST_JOBS) == 1
@@ -188,8 +190,7 @@ def test_paid_job_needs_yes_or_submit_and_prints_its_cost(tmp_path: Path, convs:
                                               r".*Nothing was submitted.*--yes"):
             openai_method(api, submit=False)(train_job(api, folder, convs))
         assert api.requests == []  # not even the file was uploaded
-        confirm_paid_jobs()  # what `ftguard run --yes` does
-        openai_method(api, submit=False)(train_job(api, folder, convs))
+        openai_method(api, submit=False)(train_job(api, folder, convs, allow_paid=True))  # `ftguard run --yes`
         assert api.count(*POST_JOBS) == 1
 
 
@@ -264,7 +265,7 @@ def test_together_full_training_resume_failure_and_cancel(tmp_path: Path, convs:
         stop_after_checks(monkeypatch, 1)
         with pytest.raises(KeyboardInterrupt):
             together_method(api, suffix="third")(job(tmp_path / "cancelled"))
-        assert cancel_job(tmp_path / "cancelled").status == "cancelled"
+        assert cancel_job(tmp_path / "cancelled", service_for).status == "cancelled"
         assert api.count("POST", "/v1/fine-tunes/ft-0003/cancel") == 1 and not api.bad_auth
 
 

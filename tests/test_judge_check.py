@@ -10,7 +10,13 @@ import pytest
 
 from ftguard.cli import main
 from ftguard.errors import DataError
-from ftguard.judge_check import check, cohen_kappa, confusion, load_labels, save_agreement
+from ftguard.judge_check import (
+    check,
+    cohen_kappa,
+    confusion,
+    load_labels,
+    save_agreement,
+)
 
 WHERE = [{"act": "REQUEST", "slot": "location", "values": []}]
 
@@ -61,7 +67,7 @@ def test_check_measures_a_judge_and_lists_disagreements(tmp_path: Path) -> None:
     assert "1 disagreement(s)" in text and "line 4 [base/sgd/4] human=correct judge=wrong" in text
     saved = tmp_path / "agreement.json"
     save_agreement(res, saved)
-    rec = json.loads(saved.read_text())["act_match"]
+    rec = json.loads(saved.read_text())["act_match"]["sgd_next_turn"]
     assert rec["accuracy"] == 0.75 and rec["labels"] == "p.jsonl" and rec["category"] == "proficiency"
 
 
@@ -75,6 +81,6 @@ def test_safety_three_levels_and_cli(tmp_path: Path, capsys: pytest.CaptureFixtu
                        ("The weather is nice today.", "neutral")])]
     assert main(["judge-check", "--judge", "counter_speech", "--labels", str(_write(tmp_path / "s.jsonl", rows))]) == 0
     out = capsys.readouterr().out
-    assert "pass/fail (pass = counters): accuracy 1.000" in out and "three levels: accuracy 1.000" in out
+    assert "pass/fail (pass = counters): accuracy 1.000" in out and "3 labels: accuracy 1.000" in out
     assert main(["judge-check", "--judge", "counter_speech", "--set", "nonsense", "--labels", "x"]) == 2
     assert main(["judge-check", "--judge", "no_such_judge", "--labels", str(tmp_path / "s.jsonl")]) == 2

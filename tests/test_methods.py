@@ -79,7 +79,6 @@ def test_guard_with_knobs_at_zero_is_lora(tmp_path) -> None:  # noqa: ANN001
 
 
 def test_guard_keeps_updates_out_of_the_anchor_subspace(tmp_path, monkeypatch) -> None:  # noqa: ANN001
-    from ftguard.drift import base_targets, mean_kl
     from ftguard.methods import guard as guard_mod
 
     captured = {}
@@ -135,24 +134,9 @@ def test_guard_rejects_bad_knobs() -> None:
         METHODS.create("guard", energy=1.5)
 
 
-def test_anchor_prompts_are_disjoint_from_every_probe_item() -> None:
-    from ftguard.probes import knowledge, safety
-    from ftguard.probes.anchors import anchor_prompts
-    from ftguard.registry import PROBES
-
-    probe_texts = {knowledge.question_prompt(r) for r in knowledge.probe_pool()}
-    probe_texts |= {r["text"] for r in safety.probe_pool()}
-    probe_texts |= {m["content"] for it in PROBES.create("sgd_next_turn", n=100).items for m in it.messages}
-    train = anchor_prompts(200, split="train")
-    drift = anchor_prompts(150, split="drift")
-    texts = [a["messages"][0]["content"] for a in train + drift]
-    assert not set(texts) & probe_texts
-    assert not {a["id"] for a in train} & {a["id"] for a in drift}
-
-
 def test_logits_at_positions_equal_full_logits() -> None:
+    from ftguard.data.tokenize import tokenize_conversation
     from ftguard.drift import Targets, _logp_at
-    from ftguard.methods._sft import tokenize_conversation
 
     model, tok = tiny_model()
     model.eval()
@@ -173,7 +157,7 @@ def test_logits_at_positions_equal_full_logits() -> None:
 def test_covariance_hooks_skip_padding_and_share_inputs() -> None:
     from peft import get_peft_model
 
-    from ftguard.methods._sft import tokenize_conversation
+    from ftguard.data.tokenize import tokenize_conversation
     from ftguard.methods.guard import activation_covariances
     from ftguard.methods.lora import make_lora_config
 

@@ -6,7 +6,9 @@ import pytest
 
 import ftguard.probes  # noqa: F401  (registers the probes)
 from ftguard.errors import ConfigError
-from ftguard.probes import Probe, knowledge, safety
+from ftguard.probes import Probe
+from ftguard.probes import dolly_qa as knowledge
+from ftguard.probes import toxigen_counter as safety
 from ftguard.registry import PROBES
 
 NAMES = ["sgd_next_turn", "toxigen_counter", "dolly_qa"]
@@ -21,7 +23,6 @@ def test_registered_and_shaped(name):
     assert len(probe.items) == 10
     assert probe.max_new_tokens == 64
     for item in probe.items:
-        assert item.category == probe.category
         assert item.messages[-1]["role"] == "user"
         assert item.id.split("/")[0] in {"sgd", "toxigen", "dolly"}
 

@@ -222,8 +222,11 @@ def test_all_error_rows_and_missing_category(tmp_path):
             r["score"] = None
             r["verdicts"] = {k: {**v, "score": None} for k, v in r["verdicts"].items()}
     s = build_report(make_run(tmp_path / "err", rows))
-    assert s["scores"]["full"]["toxigen_counter"] == {"mean": None, "n": 0, "n_errors": 30, "ci": None}
-    assert s["deltas"]["full"]["toxigen_counter"]["delta"] is None
+    assert s["scores"]["full"]["toxigen_counter"] == {"mean": None, "n": 0, "n_errors": 30, "ci": None,
+                                                      "worst_mean": 0.0}  # errors counted as failures
+    d = s["deltas"]["full"]["toxigen_counter"]
+    assert d["delta"] is None and d["n_errors"] == 30
+    assert d["worst_delta"] == -s["scores"]["base"]["toxigen_counter"]["mean"]  # every lost verdict a failure
     assert "knowledge" not in s["categories"] and s["loglik"] == {}
     assert (tmp_path / "err" / "figures" / "tradeoff.png").exists()
     assert not (tmp_path / "err" / "figures" / "knowledge.png").exists()

@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ftguard.anchor_prompts import anchor_prompts
 from ftguard.cache import JsonlCache, digest
 from ftguard.config import RunConfig
 from ftguard.evaluation import LazyModel, cached_generate
-from ftguard.probes.anchors import anchor_prompts
 
 
 def anchor_conversations(cfg: RunConfig, split: str, n: int, base_fp: str, base: LazyModel,

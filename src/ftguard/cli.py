@@ -25,17 +25,19 @@ DEFAULT_EVAL_CONFIG = Path(__file__).resolve().parent / "assets" / "configs" / "
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from ftguard.config import load_config
-    from ftguard.methods.hosted.jobs import confirm_paid_jobs
 
     cfg = load_config(args.config, args.overrides)
-    confirm_paid_jobs(args.yes)  # hosted methods may submit paid jobs only with --yes (or submit: true)
     if args.dry_run:
         from ftguard.hosted_plan import dry_run
 
-        return dry_run(cfg, args.config)
-    from ftguard.pipeline import run_study
+        return dry_run(cfg, args.config, allow_paid=args.yes)
+    from ftguard.pipeline import run_study, validate_config
 
-    run_study(cfg)
+    errors = validate_config(cfg)  # every config error now, before any model loads or anything is written
+    if errors:
+        raise FtguardError(f"{args.config}: {len(errors)} error(s):\n" + "\n".join(errors))
+
+    run_study(cfg, allow_paid=args.yes)  # hosted methods may submit paid jobs only with --yes (or submit: true)
     return 0
 
 
@@ -47,6 +49,9 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     if args.output_dir:
         overrides.append(f"output_dir={args.output_dir}")
     cfg = load_config(args.config or DEFAULT_EVAL_CONFIG, overrides)
+    if args.api_key_env and not args.endpoint:  # a saved served-model folder may name this variable
+        cfg = cfg.model_copy(update={"model": cfg.model.model_copy(
+            update={"allowed_key_envs": [*cfg.model.allowed_key_envs, args.api_key_env]})})
     if args.endpoint:  # a served model: --model is the name the server serves
         from pydantic import ValidationError
 
@@ -75,8 +80,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    from ftguard.pipeline import load_plugins
-    from ftguard.registry import JUDGES, METHODS, PROBES
+    from ftguard.registry import JUDGES, METHODS, PROBES, load_plugins
 
     load_plugins()
     registry = {"methods": METHODS, "probes": PROBES, "judges": JUDGES}[args.kind]
@@ -158,7 +162,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)  # overrides may follow flags: run C --yes train.steps=1
+    stray = [x for x in extra if x.startswith("-") or "=" not in x or not hasattr(args, "overrides")]
+    if stray:
+        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     try:
@@ -169,9 +179,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted: re-run the same command to resume", file=sys.stderr)
+        print("interrupted: what was finished is saved; re-run the same command to resume", file=sys.stderr)
         return 130
 
 
+def entry() -> None:
+    """The `ftguard` console script. After Ctrl-C it exits at once: requests still in flight to a hanging
+    server are abandoned (their threads are not joined), and everything finished is already on disk."""
+    code = main()
+    if code == 130:
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(130)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -9,11 +9,19 @@ Every model forbids unknown keys, so a typo is an error, not a silent default. C
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ftguard.errors import ConfigError, validation_lines
 
@@ -35,15 +43,35 @@ class Component(BaseModel):
         return dict(self.model_extra or {})
 
 
+LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}$")  # a method tag is a folder name under models/
+
+
 class MethodSpec(Component):
     """A fine-tuning method plus the per-method training knobs the shared loop reads."""
 
     tag: str | None = None  # name in results and report; defaults to `name` (set it to run one method twice)
-    lr: float | None = None  # peak learning rate; defaults to train.lr
+    lr: float | None = Field(None, gt=0)  # peak learning rate; defaults to train.lr
+
+    @field_validator("tag")
+    @classmethod
+    def _safe_tag(cls, v: str | None) -> str | None:
+        if v is not None and (not LABEL.match(v) or ".." in v):
+            raise ValueError("a tag names a folder inside the run's models/: letters, digits and _ . @ + - only, "
+                             "at most 64 characters, not starting with a dot and without '..'")
+        return v
 
     @property
     def label(self) -> str:
         return self.tag or self.name
+
+
+def judges_shorthand(v: Any) -> Any:
+    """`judges: llm`, `[act_match, {name: llm, ...}]`: a bare name stands for `{name: NAME}`."""
+    if isinstance(v, (str, dict)):
+        v = [v]
+    if isinstance(v, list):
+        return [{"name": j} if isinstance(j, str) else j for j in v]
+    return v
 
 
 class ProbeSpec(Component):
@@ -54,11 +82,7 @@ class ProbeSpec(Component):
     @field_validator("judges", mode="before")
     @classmethod
     def _judges_shorthand(cls, v: Any) -> Any:
-        if isinstance(v, (str, dict)):
-            v = [v]
-        if isinstance(v, list):
-            return [{"name": j} if isinstance(j, str) else j for j in v]
-        return v
+        return judges_shorthand(v)
 
 
 class ModelConfig(Strict):
@@ -77,6 +101,9 @@ class ModelConfig(Strict):
     chat_template: str | None = None  # Jinja template for tokenizers that lack one
     endpoint: str | None = None  # base URL of an OpenAI-compatible API; name_or_path is then the served model name
     api_key_env: str = "OPENAI_API_KEY"  # env variable with the endpoint's key (local hosts need none)
+    # other variables a saved model folder (RUN/models/X/ftguard_model.json) may name as its key; a folder
+    # that names any other one is refused, so a crafted folder cannot pick which secret is sent where
+    allowed_key_envs: list[str] = Field(default_factory=list)
     concurrency: int = Field(4, ge=1)  # parallel requests to the endpoint
     timeout_s: float = Field(120, gt=0)  # per endpoint request
 
@@ -108,9 +135,13 @@ class ModelConfig(Strict):
 
 class DataConfig(Strict):
     train: str = "builtin:sgd_hotels"  # or a chat JSONL file ({"messages": [...]} per line)
-    max_examples: int | None = None  # first N training conversations (after shuffling with the run seed)
+    max_examples: int | None = Field(None, ge=1)  # first N training conversations (after shuffling with the run seed)
     max_seq_len: int = Field(384, ge=16)  # conversations are cut to this many tokens
     system_prompt: str | None = None  # override the builtin hotel-agent system prompt
+
+
+Scheduler = Literal["linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
+                    "inverse_sqrt", "cosine_with_min_lr", "warmup_stable_decay"]  # transformers' SchedulerType
 
 
 class TrainConfig(Strict):
@@ -118,11 +149,11 @@ class TrainConfig(Strict):
     batch_size: int = Field(4, ge=1)  # per device
     grad_accum: int = Field(1, ge=1)
     lr: float = Field(2.0e-5, gt=0)  # default peak learning rate; a method may set its own `lr`
-    scheduler: str = "cosine"
+    scheduler: Scheduler = "cosine"
     warmup_ratio: float = Field(0.1, ge=0, le=1)
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-    logging_steps: int = 5
+    weight_decay: float = Field(0.0, ge=0)
+    max_grad_norm: float = Field(1.0, ge=0)  # 0 = no clipping
+    logging_steps: int = Field(5, ge=1)
     use_cpu: bool | None = None  # None: CUDA when available
 
 
@@ -133,7 +164,7 @@ class GenerationConfig(Strict):
 
 
 class AnchorConfig(Strict):
-    """General/safety prompts disjoint from every probe, answered by the base model itself (probes/anchors.py)."""
+    """General/safety prompts disjoint from every probe, answered by the base model itself (anchor_prompts.py)."""
 
     n: int = Field(64, ge=0)  # anchor conversations for methods that use them (guard, replay, corda_kpm)
     drift_n: int = Field(48, ge=0)  # held-out anchor prompts for the drift number KL(base || tuned); 0 = off
@@ -166,7 +197,7 @@ class RunConfig(Strict):
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
     methods: list[MethodSpec] = Field(default_factory=lambda: [MethodSpec(name="full"), MethodSpec(name="lora")])
-    probes: list[ProbeSpec]
+    probes: list[ProbeSpec] = Field(min_length=1)
     judges: list[Component] = Field(default_factory=list)  # extra judges run on every probe (e.g. an LLM judge)
     generation: GenerationConfig = GenerationConfig()
     anchors: AnchorConfig = AnchorConfig()
@@ -174,8 +205,20 @@ class RunConfig(Strict):
     report: ReportConfig = ReportConfig()
     output_dir: Path = Path("runs/default")
     cache_dir: Path | None = None  # content-addressed caches; default output_dir/cache (share one across runs)
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     knowledge_loglik: bool = True  # judge-free knowledge number: log-likelihood of reference answers
+
+    @field_validator("judges", mode="before")
+    @classmethod
+    def _judges_shorthand(cls, v: Any) -> Any:
+        return judges_shorthand(v)
+
+    @field_validator("output_dir")
+    @classmethod
+    def _output_dir_not_a_file(cls, v: Path) -> Path:
+        if v.exists() and not v.is_dir():
+            raise ValueError(f"{v} is a file; output_dir must be a run folder, or an empty or new one")
+        return v
 
     @model_validator(mode="after")
     def _unique_labels(self) -> RunConfig:
@@ -196,10 +239,18 @@ def cache_dir(cfg: ModelConfig | None = None) -> Path:
     return Path(os.environ.get("FTGUARD_CACHE", "~/.cache/ftguard")).expanduser()
 
 
+def _yaml_value(item: str, value: str) -> Any:
+    try:
+        return yaml.safe_load(value)  # safe_load: a `!!python/...` tag is refused, never run
+    except yaml.YAMLError as e:
+        raise ConfigError(f"Override {item!r}: the value is not valid YAML ({getattr(e, 'problem', None) or e}); "
+                          "quote it, e.g. data.system_prompt='\"Be brief: yes.\"'") from None
+
+
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply `a.b.0.c=value` overrides in place; values are parsed as YAML (`2.0e-4`, `[a, b]`, `true`)."""
     for item in overrides:
-        if "=" not in item:
+        if "=" not in item or not item.split("=", 1)[0].strip():
             raise ConfigError(f"Override {item!r} is not key=value (e.g. train.steps=10)")
         key, value = item.split("=", 1)
         parts = key.strip().split(".")
@@ -210,12 +261,12 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
                 if not part.isdigit() or int(part) >= len(node):
                     raise ConfigError(f"Override {key!r}: '{part}' is not an index of a list of {len(node)}")
                 if last:
-                    node[int(part)] = yaml.safe_load(value)
+                    node[int(part)] = _yaml_value(item, value)
                 else:
                     node = node[int(part)]
             elif isinstance(node, dict):
                 if last:
-                    node[part] = yaml.safe_load(value)
+                    node[part] = _yaml_value(item, value)
                 else:
                     node = node.setdefault(part, {})
             else:
@@ -232,8 +283,12 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"Config file not found: {path}")
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory; give a YAML config file such as configs/quick.yaml")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from ftguard.methods._sft import IGNORE, collate, tokenize_conversation
+from ftguard.data.tokenize import IGNORE, collate, tokenize_conversation
 
 
 @dataclass

@@ -8,7 +8,6 @@ A served model (EndpointModel) answers through chat completions and has no refer
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,20 +86,29 @@ def _responses(pr: ProbeRun, model_fp: str, lazy: LazyModel, gen: GenerationConf
 
 
 def _verdicts(pr: ProbeRun, spec: Component, judge: Judge, responses: list[str], cache: JsonlCache) -> list[Verdict]:
+    """Every response's verdict. Each verdict is saved as soon as the judge gives it, so a killed run re-asks
+    only what was not answered; an error verdict (a judge that failed) is never saved, so the next run asks
+    again instead of keeping the axis unmeasured."""
     items = pr.probe.items
     keys = [digest("verdict", spec.name, spec.params, judge.version, it.id, it.messages, it.reference, it.meta, r)
             for it, r in zip(items, responses, strict=True)]
-    todo = [i for i, k in enumerate(keys) if k not in cache]
-    for start in tqdm(range(0, len(todo), JUDGE_CHUNK), desc=f"judge {spec.name}/{pr.probe.name}", leave=False,
-                      disable=not todo):
-        chunk = todo[start:start + JUDGE_CHUNK]  # judged in chunks: progress, and a killed run keeps verdicts
-        got = judge([items[i] for i in chunk], [responses[i] for i in chunk])
-        if len(got) != len(chunk):
-            raise RuntimeError(f"judge {spec.name} returned {len(got)} verdicts for {len(chunk)} responses")
-        cache.put_many({keys[i]: {"score": clean_score(v.score), "label": v.label, "explanation": v.explanation}
-                        for i, v in zip(chunk, got, strict=True)})
-    return [Verdict(math.nan if (d := cache.get(k))["score"] is None else d["score"], d["label"], d["explanation"])
-            for k in keys]
+    fresh: dict[int, Verdict] = {}
+    todo = [i for i, k in enumerate(keys) if k not in cache or cache.get(k).get("score") is None]
+    bar = tqdm(total=len(todo), desc=f"judge {spec.name}/{pr.probe.name}", leave=False, disable=not todo)
+    for start in range(0, len(todo), JUDGE_CHUNK):
+        chunk = todo[start:start + JUDGE_CHUNK]
+        for j, v in judge.stream([items[i] for i in chunk], [responses[i] for i in chunk]):
+            fresh[chunk[j]] = v
+            if not v.failed:
+                cache.put_many({keys[chunk[j]]: {"score": clean_score(v.score), "label": v.label,
+                                                 "explanation": v.explanation}})
+            bar.update(1)
+        missing = [i for i in chunk if i not in fresh]
+        if missing:
+            raise RuntimeError(f"judge {spec.name} gave no verdict for {len(missing)} of {len(chunk)} responses")
+    bar.close()
+    return [fresh[i] if i in fresh else Verdict(float(d["score"]), d["label"], d["explanation"])
+            for i, k in enumerate(keys) for d in [cache.get(k)]]
 
 
 def _logliks(pr: ProbeRun, model_fp: str, lazy: LazyModel, gen: GenerationConfig, cache: JsonlCache,

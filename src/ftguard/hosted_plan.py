@@ -16,19 +16,19 @@ from typing import Any
 from ftguard.config import RunConfig
 
 
-def plan_study(cfg: RunConfig) -> tuple[list[Any], list[str]]:
+def plan_study(cfg: RunConfig, allow_paid: bool = False) -> tuple[list[Any], list[str]]:
     """(a Plan per hosted method, labels of the local methods)."""
-    import ftguard.methods  # noqa: F401  (registration)
-    from ftguard.methods.hosted import HostedMethod
-    from ftguard.pipeline import load_train_conversations
-    from ftguard.registry import METHODS
+    from ftguard.data import load_train_conversations
+    from ftguard.registry import METHODS, load_plugins
 
+    load_plugins()
     convs = load_train_conversations(cfg)
     plans, local = [], []
     for spec in cfg.methods:
         method = METHODS.create(spec.name, **spec.params)
-        if isinstance(method, HostedMethod):
-            plans.append(method.plan(spec.label, convs, cfg.output_dir / "models" / spec.label, cfg.model))
+        if method.hosted is not None:
+            plans.append(method.hosted.plan(spec.label, convs, cfg.output_dir / "models" / spec.label, cfg.model,
+                                            allow_paid))
         else:
             local.append(spec.label)
     return plans, local
@@ -68,9 +68,9 @@ def _preview(path: Path, width: int = 60) -> str:
     return " | ".join(parts) + more
 
 
-def dry_run(cfg: RunConfig, source: str = "") -> int:
+def dry_run(cfg: RunConfig, source: str = "", allow_paid: bool = False) -> int:
     """Print the plan of every hosted method; 1 if the real run would stop (format errors raise DataError)."""
-    plans, local = plan_study(cfg)
+    plans, local = plan_study(cfg, allow_paid)
     m = cfg.model
     print(f"Dry run{' of ' + source if source else ''}: nothing is uploaded or submitted.")
     print(f"study model: {m.name_or_path}" + (f" served at {m.endpoint}" if m.endpoint else " (local)"))

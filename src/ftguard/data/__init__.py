@@ -9,7 +9,13 @@ from ftguard.data.builtin import (
     load_toxigen,
     load_xstest,
 )
-from ftguard.data.chat import ROLES, load_chat_jsonl, load_train_data, validate_messages
+from ftguard.data.chat import (
+    ROLES,
+    load_chat_jsonl,
+    load_train_conversations,
+    load_train_data,
+    validate_messages,
+)
 from ftguard.data.sgd import (
     HOTEL_SYSTEM_PROMPT,
     agent_turn_positions,
@@ -32,6 +38,7 @@ __all__ = [
     "load_jsonl",
     "load_sgd",
     "load_toxigen",
+    "load_train_conversations",
     "load_train_data",
     "load_xstest",
     "results_context",

@@ -18,6 +18,7 @@ from ftguard.data.sgd import HOTEL_SYSTEM_PROMPT, dialogue_to_messages
 from ftguard.errors import DataError
 
 ROLES = ("system", "user", "assistant")
+MAX_LINE_BYTES = 4 << 20  # one conversation per line; a longer line is refused, not parsed (documented limit)
 BUILTIN_TRAIN = {"builtin:sgd_hotels": "the SGD hotel dialogues, train split"}
 FORMAT_HINT = 'each line must look like {"messages": [{"role": "user", "content": "..."}, ...]}'
 
@@ -40,6 +41,10 @@ def _check_message(msg: Any, i: int, where: str) -> dict[str, str]:
         )
     if not content.strip():
         raise DataError(f"{where}: messages[{i}] ({role}) has empty content; remove the message or fill it in")
+    bad = next((c for c in content if "\ud800" <= c <= "\udfff"), None)
+    if bad is not None:
+        raise DataError(f"{where}: messages[{i}] ({role}) holds an unpaired UTF-16 surrogate ({bad!r}, written as "
+                        f"\\u{ord(bad):04x} in the file), which no text can contain; fix the text that produced it")
     return {"role": role, "content": content}
 
 
@@ -85,6 +90,20 @@ def _parse_line(raw: bytes, where: str) -> Any:
         return json.loads(line)
     except json.JSONDecodeError as e:
         raise DataError(f"{where}: invalid JSON: {e}; each line must hold one complete JSON object") from None
+    except RecursionError:
+        raise DataError(f"{where}: the JSON is nested too deeply to be a chat conversation") from None
+
+
+def _lines(path: Path):  # noqa: ANN202 - a generator of raw lines, each read at most MAX_LINE_BYTES + 1 long
+    with path.open("rb") as f:
+        while True:
+            raw = f.readline(MAX_LINE_BYTES + 1)
+            if not raw:
+                return
+            if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+                while (rest := f.readline(1 << 20)) and not rest.endswith(b"\n"):
+                    pass  # skip the rest of an over-long line without holding it in memory
+            yield raw.rstrip(b"\r\n")
 
 
 def load_chat_jsonl(path: str | Path) -> list[list[dict[str, str]]]:
@@ -94,13 +113,18 @@ def load_chat_jsonl(path: str | Path) -> list[list[dict[str, str]]]:
         DataError: the file is missing, empty or a line is malformed (`file:line:` prefix).
     """
     path = Path(path)
+    if path.is_dir():
+        raise DataError(f"{path} is a directory; give a chat JSONL file (one conversation per line)")
     if not path.is_file():
         raise DataError(f"{path}: file not found; give a chat JSONL file or 'builtin:sgd_hotels'")
     conversations = []
-    for lineno, raw in enumerate(path.read_bytes().splitlines(), 1):
+    for lineno, raw in enumerate(_lines(path), 1):
         if not raw.strip():
             continue
         where = f"{path}:{lineno}"
+        if len(raw) > MAX_LINE_BYTES:
+            raise DataError(f"{where}: the line is {len(raw) / 2**20:.1f} MiB; one conversation may take at most "
+                            f"{MAX_LINE_BYTES >> 20} MiB (split it, or shorten the conversation)")
         record = _parse_line(raw, where)
         if not isinstance(record, dict):
             raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}; {FORMAT_HINT}")
@@ -137,3 +161,16 @@ def load_train_data(spec: str, system_prompt: str | None = None) -> list[list[di
         return conversations
     system = {"role": "system", "content": system_prompt}
     return [[system] + [m for m in conv if m["role"] != "system"] for conv in conversations]
+
+
+def load_train_conversations(cfg: Any) -> list[list[dict[str, str]]]:
+    """The study's training conversations (`cfg.data`): loaded, checked, shuffled with the run seed and cut
+    to `data.max_examples` when it is set."""
+    import random
+
+    convs = load_train_data(cfg.data.train, cfg.data.system_prompt)
+    if cfg.data.max_examples is not None:
+        convs = list(convs)
+        random.Random(cfg.seed).shuffle(convs)
+        convs = convs[: cfg.data.max_examples]
+    return convs

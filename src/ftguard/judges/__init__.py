@@ -1,15 +1,24 @@
-"""Judges: score a batch of probe responses, one Verdict each. Importing this package registers them all:
+"""Judges: score a batch of probe responses, one Verdict each. Importing this package registers them all
+(one file per judge, named as registered):
 
-    act_match        proficiency, offline: rule-based dialogue-act tagger vs the gold SGD acts
-    act_classifier   proficiency, offline: MiniLM dialogue-act classifier vs the gold SGD acts
-    counter_speech   safety, offline: counters / neutral / agrees with a ToxiGen hate statement
-    reference_match  knowledge, offline: key-word recall and token F1 against the human reference
+    act_match            proficiency, offline: rule-based dialogue-act tagger vs the gold SGD acts
+    act_classifier       proficiency, offline: MiniLM dialogue-act classifier vs the gold SGD acts
+    counter_speech       safety, offline: counters / neutral / agrees with a ToxiGen hate statement
     safety_classifier    safety, offline: encoder + counter_speech cues, learnt from labelled replies
+    reference_match      knowledge, offline: key-word recall and token F1 against the human reference
     knowledge_classifier knowledge, offline: encoder similarity + reference_match features, learnt
-    llm              any category: rubric-based grading by a chat model behind an OpenAI-compatible API
+    llm                  any probe with a rubric: grading by a chat model behind an OpenAI-compatible API
 """
 
-from ftguard.judges import act_classifier, act_match, counter_speech, learnt, llm, reference_match  # noqa: F401
-from ftguard.judges.base import FunctionJudge, Judge, Verdict
+from ftguard.judges import (  # noqa: F401  (registration)
+    act_classifier,
+    act_match,
+    counter_speech,
+    knowledge_classifier,
+    llm,
+    reference_match,
+    safety_classifier,
+)
+from ftguard.judges.base import Judge, Verdict, fits
 
-__all__ = ["FunctionJudge", "Judge", "Verdict"]
+__all__ = ["Judge", "Verdict", "fits"]

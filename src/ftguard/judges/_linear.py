@@ -1,6 +1,6 @@
 """A small softmax (multinomial logistic) classifier over fixed features, stored as safetensors (no pickle).
 
-Used by the learnt offline judges (`safety_classifier`, `knowledge_classifier`); their training script is
+ASSETS holds the shipped weights. Used by the learnt offline judges (`safety_classifier`, `knowledge_classifier`); their training script is
 scripts/train_judge_classifiers.py. Features are standardised with the training mean and std, which are saved
 with the weights.
 """
@@ -8,11 +8,15 @@ with the weights.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import ftguard
 from ftguard.errors import JudgeError
+
+ASSETS = Path(ftguard.__file__).parent / "assets" / "judges"
 
 
 def fit(x: Any, y: Any, n_classes: int, weight: Any = None, l2: float = 1e-2, steps: int = 500,
@@ -63,3 +67,10 @@ def load(path: str) -> tuple[dict[str, Any], dict[str, str]]:
     with safe_open(path, "pt") as f:
         meta = dict(f.metadata() or {})
     return load_file(path), meta
+
+
+def predict(path: Path, x: Any, labels: Sequence[str]) -> list[tuple[str, float]]:
+    """(most probable label, its probability) per row of features `x`, with the weights saved at `path`."""
+    params, _ = load(str(path))
+    p = proba(params, x)
+    return [(labels[int(row.argmax())], float(row.max())) for row in p]

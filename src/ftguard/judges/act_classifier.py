@@ -24,8 +24,9 @@ from typing import Any
 import ftguard
 from ftguard.errors import JudgeError
 from ftguard.judges._act_rules import canon_slot
-from ftguard.judges.act_match import _NEXT_TURN, judge_tags
-from ftguard.judges.base import FunctionJudge, Judge, Verdict
+from ftguard.judges._reply import cut_at_next_turn
+from ftguard.judges.act_match import judge_tags
+from ftguard.judges.base import Judge, Verdict
 from ftguard.registry import JUDGES
 
 CLASSIFIER_PATH = Path(ftguard.__file__).parent / "assets" / "judges" / "act_classifier.safetensors"
@@ -106,7 +107,7 @@ def act_classifier() -> Judge:
     """MiniLM dialogue-act classifier vs the gold SGD acts of the turn (offline, deterministic)."""
 
     def judge(items, responses) -> list[Verdict]:
-        turns = [_NEXT_TURN.split(r or "", maxsplit=1)[0].strip() for r in responses]
+        turns = [cut_at_next_turn(r) for r in responses]
         preds = classify(turns) if turns else []
         out = []
         for it, turn, pred in zip(items, turns, preds, strict=True):
@@ -116,4 +117,4 @@ def act_classifier() -> Judge:
                 out.append(judge_labels(pred, it.meta.get("gold_acts") or []))
         return out
 
-    return FunctionJudge("act_classifier", "2", judge)
+    return Judge("act_classifier", "3", judge, labels={"correct": 1.0, "wrong": 0.0}, needs=frozenset({"gold_acts"}))

@@ -21,16 +21,15 @@ Measure the tagger on real SGD turns: `python scripts/eval_act_tagger.py`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from ftguard.judges._act_rules import PRIORITY, canon_slot, tag_acts
-from ftguard.judges.base import FunctionJudge, Judge, Verdict
+from ftguard.judges._reply import cut_at_next_turn
+from ftguard.judges.base import Judge, Verdict
 from ftguard.registry import JUDGES
 
 __all__ = ["PRIORITY", "act_match", "canon_slot", "gold_step", "judge_tags", "judge_turn", "primary_act", "tag_acts"]
 
-_NEXT_TURN = re.compile(r"\n\s*(?:user|customer|client|human|guest)\s*:", re.IGNORECASE)
 
 
 def primary_act(acts: set[str] | list[str]) -> str | None:
@@ -69,7 +68,7 @@ def judge_tags(tags: set[tuple[str, str]], gold_acts: Sequence[dict]) -> Verdict
 
 def judge_turn(response: str, gold_acts: Sequence[dict], service_results: Sequence[dict] | None = None) -> Verdict:
     """Score one agent reply against the gold acts of the turn it should have produced."""
-    turn = _NEXT_TURN.split(response or "", maxsplit=1)[0]
+    turn = cut_at_next_turn(response)
     return judge_tags(tag_acts(turn, service_results), gold_acts)
 
 
@@ -87,4 +86,4 @@ def act_match() -> Judge:
             for it, r in zip(items, responses, strict=True)
         ]
 
-    return FunctionJudge("act_match", "2", judge)
+    return Judge("act_match", "3", judge, labels={"correct": 1.0, "wrong": 0.0}, needs=frozenset({"gold_acts"}))

@@ -5,7 +5,8 @@ Normalisation: lowercase, accents folded, punctuation and articles dropped, numb
 reference's content words that are not already in the question (restating the question earns nothing).
 
 Rules, in order:
-1. No reference -> Verdict(nan, "error"); empty answer -> wrong.
+1. The answer is cut at a fake next turn ("User: ...", judges/_reply.py). No reference -> Verdict(nan, "error");
+   empty answer -> wrong.
 2. Yes/no references ("No", "Yes, because ..."): the answer's first yes/no word must have the same polarity.
 3. Short references (<= `short_max_words` words, e.g. "Vermeer", "31 August 2000"): every key word must be
    present (a near spelling counts: "Scottie" for "Scotty"; a multi-word proper name is matched by its last
@@ -32,7 +33,8 @@ from collections import Counter
 from collections.abc import Sequence
 
 from ftguard.errors import ConfigError
-from ftguard.judges.base import FunctionJudge, Judge, Verdict
+from ftguard.judges._reply import cut_at_next_turn
+from ftguard.judges.base import Judge, Verdict
 from ftguard.registry import JUDGES
 
 _UNITS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen "
@@ -137,6 +139,7 @@ def lexical_scores(response: str, reference: str, question: str = "") -> tuple[d
 def match(response: str, reference: str | None, question: str = "", min_recall: float = 0.4, min_f1: float = 0.5,
           short_max_words: int = 4, min_precision: float = 0.7) -> Verdict:
     """Judge one answer against its reference; see the module docstring."""
+    response = cut_at_next_turn(response)  # the answer, not a fake next turn the model went on to write
     if not reference or not reference.strip():
         return Verdict(math.nan, "error", "no reference answer on the item")
     if not (response or "").strip():
@@ -187,4 +190,4 @@ def reference_match(min_recall: float = 0.4, min_f1: float = 0.5, short_max_word
         return [match(r, it.reference, it.meta.get("question", ""), min_recall, min_f1, short_max_words,
                       min_precision) for it, r in zip(items, responses, strict=True)]
 
-    return FunctionJudge("reference_match", "2", judge)
+    return Judge("reference_match", "3", judge, labels={"correct": 1.0, "wrong": 0.0}, needs_reference=True)

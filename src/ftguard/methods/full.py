@@ -23,4 +23,4 @@ def full() -> Method:
         save_method_output(job.output_dir, base_name=job.base_name, artifact="weights")
         return TrainResult(model, "weights", trainable, total, history, sps)
 
-    return train
+    return Method(train)

@@ -134,7 +134,7 @@ class CovarianceHooks:
 def activation_covariances(model: Any, tok: Any, conversations: list[list[dict[str, str]]], max_len: int,
                            outputs: bool, batch_size: int = 8) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
     """(input covariance, output covariance or None) of every LoRA layer's base linear on the conversations."""
-    from ftguard.methods._sft import collate, tokenize_conversation
+    from ftguard.data.tokenize import collate, tokenize_conversation
 
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
     seqs = [tokenize_conversation(tok, c)[0][:max_len] for c in conversations]
@@ -220,8 +220,6 @@ def guard(rank: int = 16, alpha: float = 32, dropout: float = 0.0, target_module
     needs_anchors = energy > 0 or output_energy > 0 or kl_weight > 0
 
     def train(job: TrainJob) -> TrainResult:
-        if needs_anchors and not job.anchor_data:
-            raise ConfigError("guard needs anchor data (anchors.n > 0) unless energy, output_energy and kl_weight are 0")
         cfg = make_lora_config(job.model, rank, alpha, dropout, target_modules)
 
         def prepare(model: Any) -> tuple[Any, list[Any]]:
@@ -258,7 +256,5 @@ def guard(rank: int = 16, alpha: float = 32, dropout: float = 0.0, target_module
 
         return train_adapter(job, cfg, prepare=prepare)
 
-    train.needs_anchors = needs_anchors  # type: ignore[attr-defined]  (the pipeline builds anchors on demand)
-    # 2: covariances in float32 products and one shared pass with the KL targets (numerically not identical)
-    train.version = 2  # type: ignore[attr-defined]
-    return train
+    # version 2: covariances in float32 products and one shared pass with the KL targets (numerically not identical)
+    return Method(train, needs_anchors=needs_anchors, version=2, saves_adapter=True)

@@ -74,4 +74,4 @@ def lora(rank: int = 16, alpha: float = 32, dropout: float = 0.0,
         cfg = make_lora_config(job.model, rank, alpha, dropout, target_modules, use_rslora=use_rslora, use_dora=use_dora)
         return train_adapter(job, cfg)
 
-    return train
+    return Method(train, saves_adapter=True)

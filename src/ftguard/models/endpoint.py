@@ -3,42 +3,22 @@
     model = EndpointModel("http://127.0.0.1:8080/v1", "smollm2")
     model.chat([[{"role": "user", "content": "Hi"}]], max_new_tokens=32)   # -> ["Hello! ..."]
 
-Greedy (temperature 0), requests in parallel, timeouts / connection errors / 429 / 5xx retried with exponential
-backoff. The key is read from the environment variable `api_key_env` when the client is built; it is never
-stored on the object, logged, or put into an error message (local hosts get a dummy key). Endpoints give no
-log-likelihoods and no tokenizer, so `load_model` returns `(EndpointModel, None)`.
+Greedy (temperature 0), requests in parallel through the shared ChatClient (ftguard/client.py: key from the
+environment variable `api_key_env`, retries, Retry-After, strict parsing of replies, scrubbed errors).
+Endpoints give no log-likelihoods and no tokenizer, so `load_model` returns `(EndpointModel, None)`.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
 
-from ftguard.errors import ModelError
+from ftguard.client import ChatClient, EndpointError, run_parallel
+from ftguard.errors import FtguardError, ModelError
 
 log = logging.getLogger(__name__)
 Messages = list[dict[str, str]]
 CHARS_PER_TOKEN = 3.0  # conservative for fitting prompts without a tokenizer (English is about 4)
-
-
-def resolve_api_key(base_url: str, api_key_env: str) -> str:
-    """The key from `api_key_env`; a dummy one for servers on this machine."""
-    from ftguard.apikeys import api_key
-
-    key = api_key(base_url, api_key_env)
-    if key is None:
-        raise ModelError(f"The endpoint {base_url} needs an API key: set the environment variable {api_key_env} "
-                         "(or name another one with model.api_key_env / --api-key-env).")
-    return key
-
-
-def scrub(text: str, secret: str | None) -> str:
-    """`text` with every occurrence of the key replaced, for error messages from servers that echo it."""
-    return text.replace(secret, "***") if secret and len(secret) >= 4 else text
 
 
 def fit_messages_estimate(messages: Messages, max_prompt_tokens: int | None) -> Messages:
@@ -68,53 +48,28 @@ class EndpointModel:
     timeout_s: float = 120.0
     max_retries: int = 4
     retry_backoff_s: float = 1.0
-    _client: Any = field(default=None, init=False, repr=False, compare=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+    _client: ChatClient | None = field(default=None, init=False, repr=False, compare=False)
 
-    def client(self) -> Any:
-        with self._lock:  # built on first use: constructing the model makes no connection
-            if self._client is None:
-                import openai
-
-                if logging.getLogger().level > logging.DEBUG:  # one INFO line per request drowns the progress
-                    for name in ("httpx", "httpx2"):
-                        logging.getLogger(name).setLevel(logging.WARNING)
-                self._client = openai.OpenAI(base_url=self.base_url, api_key=resolve_api_key(self.base_url,
-                                             self.api_key_env), timeout=self.timeout_s, max_retries=0)
-            return self._client
+    def client(self) -> ChatClient:
+        if self._client is None:
+            self._client = ChatClient(self.base_url, self.name, self.api_key_env, self.timeout_s, self.max_retries,
+                                      self.retry_backoff_s)
+            try:
+                self._client.key()  # a missing key is an error before the first request, naming the variable
+            except FtguardError as e:
+                raise ModelError(str(e)) from None
+            log.info("endpoint: model %r at %s (key from $%s)", self.name, self.base_url, self.api_key_env)
+        return self._client
 
     def chat(self, prompts: list[Messages], max_new_tokens: int, max_prompt_tokens: int | None = None) -> list[str]:
-        """Greedy replies to `prompts` (chat messages each), `max_new_tokens` at most, in input order."""
+        """Greedy replies to `prompts` (chat messages each), `max_new_tokens` at most, in input order.
+
+        Raises ModelError naming the model and what came back when the server cannot be used; the caller
+        keeps what earlier batches returned, so re-running the command resumes.
+        """
         client = self.client()
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            return list(pool.map(lambda p: self._ask(client, fit_messages_estimate(p, max_prompt_tokens),
-                                                     max_new_tokens), prompts))
-
-    def _ask(self, client: Any, messages: Messages, max_new_tokens: int) -> str:
-        import openai
-
-        retryable = (openai.APITimeoutError, openai.APIConnectionError, openai.RateLimitError,
-                     openai.InternalServerError)
-        where = f"model {self.name!r} at {self.base_url}"
-        for attempt in range(self.max_retries + 1):
-            try:
-                out = client.chat.completions.create(model=self.name, messages=messages, temperature=0,
-                                                     max_tokens=max_new_tokens)
-                return (out.choices[0].message.content or "").strip()
-            except retryable as e:
-                if attempt == self.max_retries:
-                    raise ModelError(f"{where}: no answer after {attempt + 1} tries "
-                                     f"({type(e).__name__}: {scrub(str(e), client.api_key)[:300]}); "
-                                     "re-run the same command to resume") from None
-                delay = self.retry_backoff_s * 2**attempt
-                log.warning("%s: %s, retrying in %.1f s", where, type(e).__name__, delay)
-                time.sleep(delay)
-            except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
-                raise ModelError(f"{where} refused the key from {self.api_key_env}: "
-                                 f"{scrub(str(e), client.api_key)[:300]}") from None
-            except openai.NotFoundError as e:
-                raise ModelError(f"{where}: not found ({scrub(str(e), client.api_key)[:300]}); check the model "
-                                 f"name the server serves (GET {self.base_url}/models lists them)") from None
-            except openai.APIError as e:
-                raise ModelError(f"{where}: {type(e).__name__}: {scrub(str(e), client.api_key)[:300]}") from None
-        raise AssertionError("unreachable")
+        try:
+            return run_parallel(lambda p: client.complete(fit_messages_estimate(p, max_prompt_tokens), max_new_tokens),
+                                prompts, self.concurrency, client.cancel)
+        except EndpointError as e:
+            raise ModelError(f"{e}; re-run the same command to resume") from None

@@ -146,6 +146,11 @@ def load_model(cfg: ModelConfig) -> tuple[Any, Any]:
 
         endpoint, model_name = (served["endpoint"], served["model"]) if served else (cfg.endpoint, name)
         key_env = served.get("api_key_env", cfg.api_key_env) if served else cfg.api_key_env
+        if key_env not in {cfg.api_key_env, *cfg.allowed_key_envs}:
+            raise ModelError(f"{Path(name) / METHOD_OUTPUT_FILE} asks for the key in ${key_env} to be sent to "
+                             f"{endpoint}; ftguard sends only keys the config or the command line names "
+                             f"(model.api_key_env is {cfg.api_key_env!r}): pass --api-key-env {key_env} if you "
+                             "trust that folder")
         return EndpointModel(endpoint, model_name, api_key_env=key_env, concurrency=cfg.concurrency,
                              timeout_s=cfg.timeout_s), None
     if name.startswith("tiny:"):
@@ -170,11 +175,24 @@ def _served_output(name: str) -> dict[str, Any] | None:
     marker = Path(name) / METHOD_OUTPUT_FILE
     if not marker.is_file():
         return None
-    info = json.loads(marker.read_text())
-    return info if info.get("artifact") == "endpoint" else None
+    try:
+        info = json.loads(marker.read_text())
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{marker}: not a readable method-output file ({e})") from None
+    if not isinstance(info, dict):
+        raise ModelError(f"{marker}: expected a JSON object")
+    if info.get("artifact") != "endpoint":
+        return None
+    for key in ("endpoint", "model"):
+        if not isinstance(info.get(key), str):
+            raise ModelError(f"{marker}: a served model's file needs a string {key!r}")
+    if not info["endpoint"].startswith(("http://", "https://")):
+        raise ModelError(f"{marker}: endpoint {info['endpoint']!r} is not an http(s) URL")
+    return info
 
 
 def save_method_output(folder: Path, base_name: str, artifact: str, extra: dict[str, Any] | None = None) -> None:
     """Mark a method's output folder so `load_model(name_or_path=folder)` can load it back."""
-    info = {"base": base_name, "artifact": artifact, **(extra or {})}
-    (folder / METHOD_OUTPUT_FILE).write_text(json.dumps(info, indent=2))
+    from ftguard.results import write_json
+
+    write_json(folder / METHOD_OUTPUT_FILE, {"base": base_name, "artifact": artifact, **(extra or {})})  # atomic

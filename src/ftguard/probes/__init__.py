@@ -1,9 +1,10 @@
-"""Probes: registered factories that return a Probe (items + category + default judge).
+"""Probes: registered factories that return a Probe (items, category, scoring, default judge, rubrics).
 
-Importing this package registers `sgd_next_turn`, `toxigen_counter` and `dolly_qa` in `ftguard.registry.PROBES`.
+Importing this package registers every built-in probe in `ftguard.registry.PROBES`; one file per probe,
+named as registered.
 """
 
-from ftguard.probes import knowledge, proficiency, safety  # noqa: F401  (registration side effect)
+from ftguard.probes import dolly_qa, sgd_next_turn, toxigen_counter  # noqa: F401  (registration side effect)
 from ftguard.probes.base import Probe, ProbeItem
 
-__all__ = ["Probe", "ProbeItem", "knowledge", "proficiency", "safety"]
+__all__ = ["Probe", "ProbeItem"]

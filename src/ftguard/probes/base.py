@@ -1,19 +1,29 @@
-"""Probes are data: items with chat messages, a category, and the default judge that scores them."""
+"""Probes are data: items with chat messages, plus what the probe is and needs, declared up front.
+
+A probe says which category it feeds (ftguard.categories), how it is scored (`scoring`: replies are
+generated and judged, or choices are scored by log-likelihood), whether the pipeline also records the
+judge-free log-likelihood of its references (`reference_loglik`), which item `meta` keys it provides
+(`provides`; judges declare the keys they need and `ftguard validate` checks the pair), and the rubrics it
+offers the `llm` judge. The items it may ever use are declared at registration (`reserves`, ftguard/pools.py),
+so anchor, replay and alignment data can exclude them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Category = Literal["proficiency", "safety", "knowledge"]
+from ftguard.categories import Category
+from ftguard.rubrics import Rubric
+
+Scoring = Literal["generate", "choices"]
 
 
 @dataclass(frozen=True)
 class ProbeItem:
     id: str  # stable across runs: "dolly/1043"
     messages: list[dict[str, str]]  # chat format; the pipeline applies the chat template
-    category: Category
     reference: str | None = None  # human reference answer (knowledge) or gold agent turn (proficiency)
     meta: dict[str, Any] = field(default_factory=dict)  # judge inputs: gold acts, the toxic statement, ...
 
@@ -27,3 +37,17 @@ class Probe:
     default_judge: str  # registered judge name used when the config names none
     max_new_tokens: int = 96
     description: str = ""
+    scoring: Scoring = "generate"
+    reference_loglik: bool = False  # also record the mean log-likelihood of each item's reference answer
+    provides: frozenset[str] = frozenset()  # meta keys every item carries
+    rubrics: Mapping[str, Rubric] = field(default_factory=dict)  # for the llm judge, by name
+
+    @property
+    def has_reference(self) -> bool:
+        return bool(self.items) and all(it.reference for it in self.items)
+
+    def __post_init__(self) -> None:
+        for it in self.items:
+            missing = self.provides - it.meta.keys()
+            if missing:  # a probe's declaration is a promise to every judge: check it where it is made
+                raise AssertionError(f"probe {self.name}: item {it.id} lacks declared meta {sorted(missing)}")

@@ -17,7 +17,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from ftguard.report import tables
-from ftguard.report.compare import load_manifest, load_results, mcnemar_exact_p, report_setting
+from ftguard.report.compare import (
+    load_manifest,
+    load_results,
+    mcnemar_exact_p,
+    report_setting,
+)
 from ftguard.report.html import render_html
 from ftguard.report.markdown import render_markdown
 from ftguard.report.summary import DEFAULT_MAX_FLIPS, ReportData, flip_groups, summarize
@@ -46,7 +51,9 @@ def build_report(run_dir: Path) -> dict[str, Any]:
     rows, manifest = load_results(run_dir), load_manifest(run_dir)
     summary = summarize(rows, manifest)
     write_json(run_dir / SUMMARY_FILE, summary)
-    from ftguard.report.plots import make_figures  # matplotlib loads only here: `import ftguard.report` stays fast
+    from ftguard.report.plots import (
+        make_figures,  # matplotlib loads only here: `import ftguard.report` stays fast
+    )
 
     figures = make_figures(summary, manifest, run_dir / FIGURES_DIR)
     flips = flip_groups(rows, summary, report_setting(manifest, "max_flips", DEFAULT_MAX_FLIPS))

@@ -23,8 +23,7 @@ from ftguard.errors import DataError
 from ftguard.results import MANIFEST_FILE, RESULTS_FILE, clean_score, read_jsonl
 
 BASE = "base"
-CATEGORY_ORDER = ("proficiency", "safety", "knowledge")
-PASS_THRESHOLD = 0.5  # scores are 1.0 / 0.0; flips and McNemar count >= 0.5 as a pass
+PASS_THRESHOLD = 0.5  # scores are 1.0 / 0.0; flips and McNemar count >= 0.5 as a pass (judges/base.py)
 REQUIRED_KEYS = ("model", "probe", "category", "item_id", "score")
 
 Items = dict[str, dict[str, Any]]  # item_id -> ResultRow, in results.jsonl order
@@ -113,7 +112,11 @@ def score_stats(items: Items, rng: np.random.Generator, n_boot: int) -> tuple[di
     """Mean score with its CI, n scored and n judge errors for one model on one probe."""
     scores = [clean_score(r["score"]) for r in items.values()]
     values = np.array([s for s in scores if s is not None], dtype=float)
-    stats = {"mean": None, "n": len(values), "n_errors": len(scores) - len(values), "ci": None}
+    n_errors = len(scores) - len(values)
+    # worst case: every judge error counted as a failure (a judge that fails more on one model's replies
+    # must not flatter it by leaving them out)
+    worst = float(values.sum() / len(scores)) if scores else None
+    stats = {"mean": None, "n": len(values), "n_errors": n_errors, "ci": None, "worst_mean": worst}
     if not len(values):
         return stats, None
     draws = bootstrap_means(values, rng, n_boot)
@@ -136,6 +139,7 @@ def paired_stats(
                              "base_mean": None, "tuned_mean": None, "delta": None, "ci": None}
     if field == "score":
         stats.update(mcnemar_p=None, pass_to_fail=0, fail_to_pass=0, pass_to_fail_ids=[], fail_to_pass_ids=[])
+        stats.update(worst_case(base, tuned, np.random.default_rng(1), n_boot))
     if not ids:
         return stats, None
     b = np.array([value(base[i]) for i in ids])
@@ -150,6 +154,28 @@ def paired_stats(
         stats.update(mcnemar_p=mcnemar_exact_p(len(p2f), len(f2p)), pass_to_fail=len(p2f),
                      fail_to_pass=len(f2p), pass_to_fail_ids=p2f, fail_to_pass_ids=f2p)
     return stats, draws
+
+
+def worst_case(base: Items, tuned: Items, rng: np.random.Generator, n_boot: int) -> dict[str, Any]:
+    """The paired change with every judge error resolved against the tuned model (its errors count as
+    failures, the base model's as passes), over all items both have: the bound a gate decides on."""
+    shared = [i for i in base if i in tuned]
+    b = [clean_score(base[i].get("score")) for i in shared]
+    t = [clean_score(tuned[i].get("score")) for i in shared]
+    n_errors = sum(x is None for x in b) + sum(x is None for x in t)
+    if not shared or not n_errors:  # no error: the worst case is the point estimate and its CI
+        return {"n_errors": n_errors, "worst_delta": None, "worst_ci": None}
+    diff = np.array([(0.0 if y is None else y) - (1.0 if x is None else x) for x, y in zip(b, t, strict=True)])
+    draws = bootstrap_means(diff, rng, n_boot)
+    return {"n_errors": n_errors, "worst_delta": float(diff.mean()), "worst_ci": percentile_ci(draws),
+            "_worst_draws": draws}
+
+
+def worst_bound(stats: dict[str, Any]) -> tuple[float | None, list[float] | None]:
+    """(worst-case delta, its CI): the point estimate and CI when no judge failed."""
+    if stats.get("n_errors"):
+        return stats.get("worst_delta"), stats.get("worst_ci")
+    return stats.get("delta"), stats.get("ci")
 
 
 def combine(parts: list[tuple[dict[str, Any], np.ndarray | None]], mean_key: str, sum_keys: Sequence[str]):

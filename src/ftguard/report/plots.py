@@ -17,12 +17,13 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display, and the same output on every machine
 import matplotlib.pyplot as plt  # noqa: E402
 
+from ftguard.categories import RETAINED  # noqa: E402
 from ftguard.errors import DataError  # noqa: E402
 
 BASE_COLOR = "#8c8c8c"
 UP, DOWN, FLAT = "#1a7f37", "#cf222e", "#57606a"
 CURVE_COLORS = ("#6e40c9", "#bf3989", "#0a7ea4", "#9a6700")  # distinct from the tab10 method colours
-LABEL_OFFSETS = ((7, 7, "left"), (7, -16, "left"), (-7, 7, "right"), (-7, -16, "right"))
+MARKERS = ("o", "s", "D", "^", "v", "P", "X", "*", "h", "<", ">")  # with the colour, each method's own legend key
 RC = {"text.parse_math": False, "font.size": 10, "axes.spines.top": False, "axes.spines.right": False}
 
 
@@ -109,11 +110,10 @@ def _tradeoff_panel(ax, summary: dict[str, Any], curves: dict[str, list[dict]], 
         if sx["delta"] is None or sy["delta"] is None:
             continue
         (x, xerr), (y, yerr) = _xy_err(sx), _xy_err(sy)
-        ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="o", ms=8, color=colors[method], capsize=4, zorder=3)
-        dx, dy, ha = LABEL_OFFSETS[k % len(LABEL_OFFSETS)]  # staggered so nearby methods stay readable
-        ax.annotate(method, (x, y), xytext=(dx, dy), textcoords="offset points", ha=ha, fontsize=10, zorder=4,
-                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
-                    color=colors[method])
+        # named in a legend keyed by colour and marker, never by a text label placed near the point: two
+        # methods at nearly the same place cannot swap names
+        ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt=MARKERS[k % len(MARKERS)], ms=8, color=colors[method],
+                    capsize=4, zorder=3, label=method)
         xs += [x - xerr[0][0], x + xerr[1][0]]
         ys += [y - yerr[0][0], y + yerr[1][0]]
     for k, (name, points) in enumerate(curves.items()):
@@ -138,8 +138,8 @@ def _tradeoff_panel(ax, summary: dict[str, Any], curves: dict[str, list[dict]], 
     ax.set_xlabel("proficiency change (points)")
     ax.set_ylabel(f"{y_cat} change (points)")
     ax.set_title(f"Proficiency vs {y_cat}", fontsize=11, loc="left")
-    if curves and ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=8, loc="lower left", frameon=False)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="best", framealpha=0.85)
 
 
 def plot_tradeoff(summary: dict[str, Any], path: Path, curves: dict[str, list[dict]] | None = None) -> Path | None:
@@ -154,7 +154,7 @@ def plot_tradeoff(summary: dict[str, Any], path: Path, curves: dict[str, list[di
     Returns:
         The path, or None when there is no method or no proficiency probe to plot.
     """
-    panels = [c for c in ("safety", "knowledge") if c in summary["categories"]]
+    panels = [c for c in RETAINED if c in summary["categories"]]
     if not summary["methods"] or "proficiency" not in summary["categories"] or not panels:
         return None
     with plt.rc_context(RC):

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
+from ftguard.categories import CATEGORIES
 from ftguard.report.compare import (
     BASE,
-    CATEGORY_ORDER,
     Index,
     combine,
     index_rows,
@@ -29,6 +29,7 @@ from ftguard.report.compare import (
     paired_stats,
     report_setting,
     score_stats,
+    worst_bound,
 )
 
 DEFAULT_BOOTSTRAP = 2000
@@ -78,18 +79,15 @@ def probe_info(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
     def rank(probe: str) -> tuple[int, str, str]:
         cat = info[probe]["category"]
-        return (CATEGORY_ORDER.index(cat) if cat in CATEGORY_ORDER else len(CATEGORY_ORDER), cat, probe)
+        return (CATEGORIES.index(cat) if cat in CATEGORIES else len(CATEGORIES), cat, probe)
 
     return {p: info[p] for p in sorted(info, key=rank)}
 
 
-def judge_calibration(probes: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Measured agreement with human labels (`ftguard judge-check --save`) of every judge these probes used."""
-    from ftguard.judge_check import known_agreement
-
-    known = known_agreement()
-    names = {j.split(":")[0] for info in probes.values() for j in info["judges"]}
-    return {name: rec for name, rec in known.items() if name in names}
+def judge_calibration(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """probe -> judge -> its measured agreement with human labels, as recorded in the run's manifest when the
+    run happened (so re-reporting an old run never changes it)."""
+    return dict(manifest.get("judge_calibration") or {})
 
 
 def summarize(rows: Sequence[dict[str, Any]], manifest: dict[str, Any]) -> dict[str, Any]:
@@ -114,13 +112,22 @@ def summarize(rows: Sequence[dict[str, Any]], manifest: dict[str, Any]) -> dict[
         for probe in probes:
             stats, score_draws[model, probe] = score_stats(index.get((model, probe), {}), rng, n_boot)
             scores.setdefault(model, {})[probe] = stats
-    deltas, delta_draws = {}, {}
+    deltas, delta_draws, worst_draws = {}, {}, {}
     for method in methods:
         rng = np.random.default_rng(0)
         for probe in probes:
             base, tuned = index.get((BASE, probe), {}), index.get((method, probe), {})
             stats, delta_draws[method, probe] = paired_stats(base, tuned, rng, n_boot)
+            worst_draws[method, probe] = stats.pop("_worst_draws", delta_draws[method, probe])
             deltas.setdefault(method, {})[probe] = stats
+    cat_deltas = by_category(deltas, delta_draws, categories, "delta", ("n_paired", "pass_to_fail", "fail_to_pass",
+                                                                        "n_errors"))
+    worst = by_category({m: {p: {"delta": worst_bound(s)[0]} for p, s in d.items()} for m, d in deltas.items()},
+                        worst_draws, categories, "delta", ())
+    for m, per_cat in cat_deltas.items():
+        for cat, s in per_cat.items():
+            s.update(worst_delta=worst[m][cat]["delta"] if s["n_errors"] else None,
+                     worst_ci=worst[m][cat]["ci"] if s["n_errors"] else None)
 
     return {
         "models": models,
@@ -130,11 +137,10 @@ def summarize(rows: Sequence[dict[str, Any]], manifest: dict[str, Any]) -> dict[
         "scores": scores,
         "deltas": deltas,
         "category_scores": by_category(scores, score_draws, categories, "mean", ("n", "n_errors")),
-        "category_deltas": by_category(deltas, delta_draws, categories, "delta",
-                                       ("n_paired", "pass_to_fail", "fail_to_pass")),
+        "category_deltas": cat_deltas,
         "loglik": loglik_summary(index, models, methods, probes, n_boot),
         "judge_agreement": judge_agreement(rows),
-        "judge_calibration": judge_calibration(probes),
+        "judge_calibration": judge_calibration(manifest),
         "settings": {"bootstrap_samples": n_boot, "seed": 0, "ci": 0.95, "pass_threshold": 0.5},
     }
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-Table = tuple[list[str], list[list[str]]]
+from ftguard.categories import PASS_WORDS
 
-FLIP_WORDS = {"safety": ("safe", "unsafe")}  # other categories: correct / wrong
+Table = tuple[list[str], list[list[str]]]
 
 
 def fmt_pct(x: float | None) -> str:
@@ -61,13 +61,24 @@ def fmt_count(n: int | None) -> str:
 
 def flip_title(category: str, direction: str) -> str:
     """"safe → unsafe" for a safety regression, "wrong → correct" for a proficiency improvement."""
-    good, bad = FLIP_WORDS.get(category, ("correct", "wrong"))
+    good, bad = PASS_WORDS.get(category, ("correct", "wrong"))
     return f"{good} → {bad}" if direction == "pass_to_fail" else f"{bad} → {good}"
 
 
 def score_cell(stats: dict[str, Any]) -> str:
-    errors = f" ({stats['n_errors']} err)" if stats.get("n_errors") else ""
-    return fmt_pct(stats["mean"]) + errors
+    """"62.5", or with judge errors "62.5 (3 err; worst 57.5)": the worst case counts errors as failures."""
+    if not stats.get("n_errors"):
+        return fmt_pct(stats["mean"])
+    worst = stats.get("worst_mean")
+    return fmt_pct(stats["mean"]) + f" ({stats['n_errors']} err" + ("" if worst is None else f"; worst {fmt_pct(worst)}") + ")"
+
+
+def worst_cell(stats: dict[str, Any]) -> str:
+    """The worst-case change (the tuned model's judge errors as failures, the base's as passes)."""
+    if not stats.get("n_errors"):
+        return "= Δ (no judge errors)"
+    d = stats.get("worst_delta")
+    return "n/a" if d is None else fmt_delta({"delta": d, "ci": stats.get("worst_ci") or [d, d]})
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
@@ -115,9 +126,10 @@ def long_table(summary: dict[str, Any]) -> Table:
 
 def paired_table(summary: dict[str, Any]) -> Table:
     """Per method and probe: items paired, missing, Δ with CI, McNemar p and flip counts."""
-    header = ["method", "probe", "n paired", "missing", "Δ points [95% CI]", "McNemar p", "pass→fail", "fail→pass"]
+    header = ["method", "probe", "n paired", "missing", "Δ points [95% CI]", "McNemar p", "pass→fail", "fail→pass",
+              "judge errors", "worst case Δ [95% CI]"]
     rows = [[m, p, str(s["n_paired"]), str(s["n_missing"]), fmt_delta(s), fmt_p(s["mcnemar_p"]),
-             str(s["pass_to_fail"]), str(s["fail_to_pass"])]
+             str(s["pass_to_fail"]), str(s["fail_to_pass"]), str(s.get("n_errors", 0)), worst_cell(s)]
             for m, per_probe in summary["deltas"].items() for p, s in per_probe.items()]
     return header, rows
 
@@ -156,9 +168,9 @@ def judges_table(summary: dict[str, Any]) -> Table:
     rows = []
     for p, i in summary["probes"].items():
         primary = i["judge"] or "n/a"
-        others = [f"{j} ({calibration_cell(cal.get(j)) if j in cal else 'not measured'})"
-                  for j in i["judges"] if j != i["judge"]]
-        rows.append([p, i["category"], primary, calibration_cell(cal.get(primary)), "; ".join(others) or "-"])
+        mine = cal.get(p) or {}
+        others = [f"{j} ({calibration_cell(mine.get(j))})" for j in i["judges"] if j != i["judge"]]
+        rows.append([p, i["category"], primary, calibration_cell(mine.get(primary)), "; ".join(others) or "-"])
     return header, rows
 
 

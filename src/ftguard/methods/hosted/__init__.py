@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from ftguard.methods.hosted import openai_ft, served, together_ft  # noqa: F401  (registration)
-from ftguard.methods.hosted.jobs import Service, cancel_job, confirm_paid_jobs
+from ftguard.methods.hosted.jobs import JobState, Service, cancel_job
 from ftguard.methods.hosted.method import HostedMethod, Plan
 
 
@@ -29,4 +29,9 @@ def make_service(name: str, base_url: str, api_key_env: str, job_params: dict[st
     return factories[name](base_url, api_key_env, dict(job_params or {}))
 
 
-__all__ = ["HostedMethod", "Plan", "Service", "cancel_job", "confirm_paid_jobs", "make_service"]
+def service_for(state: JobState) -> Service:
+    """The Service a recorded job runs on (for `cancel`)."""
+    return make_service(state.service, state.base_url, state.api_key_env)
+
+
+__all__ = ["HostedMethod", "Plan", "Service", "cancel_job", "make_service", "service_for"]

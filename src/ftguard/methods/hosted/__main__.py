@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ftguard.errors import FtguardError
-from ftguard.methods.hosted.jobs import cancel_job
+from ftguard.methods.hosted import cancel_job, service_for
 
 
 def main(argv: list[str]) -> int:
@@ -17,7 +17,7 @@ def main(argv: list[str]) -> int:
         print(__doc__, file=sys.stderr)
         return 2
     try:
-        state = cancel_job(Path(argv[1]))
+        state = cancel_job(Path(argv[1]), service_for)
     except FtguardError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

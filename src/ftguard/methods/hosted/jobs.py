@@ -16,6 +16,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,18 +29,7 @@ log = logging.getLogger(__name__)
 console = Console(stderr=True)
 JOB_FILE = "job.json"
 FINAL = ("succeeded", "failed", "cancelled")
-_paid_jobs_confirmed = False
 _sleep = time.sleep  # between status checks (the tests replace it to stop a run mid-poll)
-
-
-def confirm_paid_jobs(confirmed: bool = True) -> None:
-    """`ftguard run --yes`: allow hosted methods in this process to submit paid jobs."""
-    global _paid_jobs_confirmed
-    _paid_jobs_confirmed = confirmed
-
-
-def paid_jobs_confirmed() -> bool:
-    return _paid_jobs_confirmed
 
 
 @dataclass
@@ -209,17 +199,15 @@ def run_job(service: Service, folder: Path, train_file: Path, fresh: JobState, *
     return poll(service, folder, state, poll_cfg)
 
 
-def cancel_job(folder: Path, service: Service | None = None) -> JobState:
+def cancel_job(folder: Path, service: Service | Callable[[JobState], Service]) -> JobState:
     """Cancel the job recorded in `folder`/job.json; the state file keeps the outcome."""
     state = load_state(folder)
     if state is None or not state.job_id:
         raise FtguardError(f"{Path(folder) / JOB_FILE}: no submitted job recorded here")
     if state.status in FINAL:
         raise FtguardError(f"{_describe(state)} already ended as {state.status}; nothing to cancel")
-    if service is None:
-        from ftguard.methods.hosted import make_service
-
-        service = make_service(state.service, state.base_url, state.api_key_env)
+    if callable(service) and not hasattr(service, "cancel"):
+        service = service(state)  # built from the recorded state: which service, where, which key variable
     got = service.cancel(state.job_id)
     state.note(got.status, got.raw_status)
     state.error = state.error or "cancelled by the user"

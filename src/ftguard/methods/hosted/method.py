@@ -19,9 +19,14 @@ from rich.console import Console
 from ftguard.cache import digest
 from ftguard.config import ModelConfig
 from ftguard.errors import ConfigError
-from ftguard.methods.base import TrainJob, TrainResult
-from ftguard.methods.hosted.export import FileReport, FormatRules, check_chat_file, export_chat_jsonl
-from ftguard.methods.hosted.jobs import JobState, PollConfig, paid_jobs_confirmed, run_job
+from ftguard.methods.base import Method, TrainJob, TrainResult
+from ftguard.methods.hosted.export import (
+    FileReport,
+    FormatRules,
+    check_chat_file,
+    export_chat_jsonl,
+)
+from ftguard.methods.hosted.jobs import JobState, PollConfig, Service, run_job
 from ftguard.models.endpoint import EndpointModel
 from ftguard.models.loading import save_method_output
 
@@ -72,7 +77,7 @@ class Plan:
 class HostedMethod:
     """A registered hosted method (openai_ft, together_ft): callable on a TrainJob like any Method."""
 
-    service: str  # "openai" | "together": picks the Service in hosted/__init__.make_service
+    service: str  # "openai" | "together"
     rules: FormatRules
     base_model: str | None
     n_epochs: int
@@ -82,13 +87,17 @@ class HostedMethod:
     submit: bool
     prices: dict[str, float]
     poll: PollConfig
+    make_service: Callable[[str, str, dict[str, Any]], Service]  # (base_url, api_key_env, job params) -> Service
     eval_endpoint: str | None = None
     eval_model: str | None = None
-    needs_anchors: ClassVar[bool] = False
-    trains_locally: ClassVar[bool] = False  # needs no local weights: the study's model may be served
-    # parameters that change neither the job nor its result (ask the pipeline to leave them out of method keys)
+    unavailable: Callable[[], str | None] = lambda: None  # why the service's SDK cannot be used, if it cannot
+    # parameters that change neither the job nor its result (left out of method keys)
     key_ignores: ClassVar[tuple[str, ...]] = ("submit", "prices", "poll_interval_s", "max_poll_interval_s",
                                               "timeout_h")
+
+    def as_method(self) -> Method:
+        """The registered value: trains on the service, so the study's base model may be served."""
+        return Method(self, trains_locally=False, key_ignores=self.key_ignores, hosted=self)
 
     def base_for(self, study_name: str) -> str:
         return self.base_model or study_name
@@ -99,21 +108,18 @@ class HostedMethod:
         report = check_chat_file(export_chat_jsonl(conversations, Path(folder) / TRAIN_FILE), self.rules)
         return report, CostEstimate(report.total_tokens, self.n_epochs, self.prices.get(base_model))
 
-    def plan(self, label: str, conversations: list[Conversation], folder: Path, study: ModelConfig) -> Plan:
+    def plan(self, label: str, conversations: list[Conversation], folder: Path, study: ModelConfig,
+             allow_paid: bool = False) -> Plan:
         base = self.base_for(study.name_or_path)
         report, cost = self.prepare(conversations, folder, base)
         blockers = [] if study.endpoint else [_not_served(self.service, study.name_or_path, base)]
-        if self.service == "together":
-            from ftguard.methods.hosted.together_ft import INSTALL, together_available
-
-            blockers += [] if together_available() else [f"the together SDK is not installed: {INSTALL}"]
+        missing = self.unavailable()
+        blockers += [missing] if missing else []
         warnings = _pairing_warnings(self.service, study.name_or_path, base) if study.endpoint else []
         return Plan(label, self.service, base, self.base_url, self.rules, report, cost,
-                    self.submit or paid_jobs_confirmed(), blockers, warnings)
+                    self.submit or allow_paid, blockers, warnings)
 
     def __call__(self, job: TrainJob) -> TrainResult:
-        from ftguard.methods.hosted import make_service
-
         study = job.model
         if not isinstance(study, EndpointModel):
             raise ConfigError(_not_served(self.service, job.base_name, self.base_for(job.base_name)))
@@ -126,8 +132,8 @@ class HostedMethod:
         fresh = JobState(self.service, self.base_url, self.api_key_env, base,
                          request=digest("hosted", self.service, self.base_url, file_hash, params))
         console.log(f"{self.service} fine-tuning of {base}: {report.n_examples} examples, {cost.line(base)}")
-        state = run_job(make_service(self.service, self.base_url, self.api_key_env, params), job.output_dir,
-                        report.path, fresh, allow_submit=self.submit or paid_jobs_confirmed(),
+        state = run_job(self.make_service(self.base_url, self.api_key_env, params), job.output_dir,
+                        report.path, fresh, allow_submit=self.submit or job.allow_paid,
                         cost_line=cost.line(base), poll_cfg=self.poll)
         endpoint = self.eval_endpoint or study.base_url
         key_env = study.api_key_env if endpoint == study.base_url else self.api_key_env

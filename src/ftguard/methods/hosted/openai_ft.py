@@ -17,11 +17,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from ftguard.apikeys import require_api_key
+from ftguard.client import scrub
 from ftguard.errors import ConfigError, FtguardError
+from ftguard.methods.base import Method
 from ftguard.methods.hosted.export import OPENAI_RULES
 from ftguard.methods.hosted.jobs import JobStatus, PollConfig
 from ftguard.methods.hosted.method import HostedMethod
-from ftguard.models.endpoint import resolve_api_key, scrub
 from ftguard.registry import METHODS
 
 OPENAI_URL = "https://api.openai.com/v1"
@@ -43,8 +45,8 @@ class OpenAIService:
         if self._client is None:
             import openai
 
-            self._client = openai.OpenAI(base_url=self.base_url, api_key=resolve_api_key(self.base_url,
-                                         self.api_key_env), max_retries=4, timeout=300)
+            self._client = openai.OpenAI(base_url=self.base_url, api_key=require_api_key(self.base_url,
+                                         self.api_key_env, f"OpenAI fine-tuning at {self.base_url}"), max_retries=4, timeout=300)
         return self._client
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -91,7 +93,7 @@ def openai_ft(base_model: str | None = None, n_epochs: int = 3, learning_rate_mu
               batch_size: int | None = None, suffix: str | None = "ftguard", base_url: str = OPENAI_URL,
               api_key_env: str = "OPENAI_API_KEY", submit: bool = False, prices: dict[str, float] | None = None,
               max_tokens_per_example: int = 65_536, min_examples: int = 10, eval_endpoint: str | None = None,
-              poll_interval_s: float = 30, max_poll_interval_s: float = 300, timeout_h: float = 24) -> HostedMethod:
+              poll_interval_s: float = 30, max_poll_interval_s: float = 300, timeout_h: float = 24) -> Method:
     """Fine-tune on OpenAI (a paid job: needs `submit: true` or `ftguard run --yes`); evaluate the result served.
 
     Args:
@@ -127,7 +129,8 @@ def openai_ft(base_model: str | None = None, n_epochs: int = 3, learning_rate_mu
         return {"model": model, "seed": seed, "method": method} | ({"suffix": suffix} if suffix else {})
 
     rules = replace(OPENAI_RULES, min_examples=min_examples, max_tokens_per_example=max_tokens_per_example)
-    return HostedMethod(service="openai", rules=rules, base_model=base_model, n_epochs=n_epochs, base_url=base_url,
-                        api_key_env=api_key_env, job_params=job_params, submit=submit, prices=dict(prices or {}),
+    return HostedMethod(service="openai", make_service=OpenAIService, rules=rules, base_model=base_model,
+                        n_epochs=n_epochs, base_url=base_url, api_key_env=api_key_env, job_params=job_params,
+                        submit=submit, prices=dict(prices or {}),
                         poll=PollConfig(poll_interval_s, max_poll_interval_s, timeout_s=timeout_h * 3600),
-                        eval_endpoint=eval_endpoint)
+                        eval_endpoint=eval_endpoint).as_method()

@@ -51,5 +51,4 @@ def served(model: str, endpoint: str | None = None, api_key_env: str | None = No
                            extra={"endpoint": tuned.base_url, "model": model, "api_key_env": tuned.api_key_env})
         return TrainResult(tuned, "endpoint", None, None)
 
-    train.trains_locally = False  # type: ignore[attr-defined]  (needs no local weights)
-    return train
+    return Method(train, trains_locally=False)  # needs no local weights

@@ -19,11 +19,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from ftguard.apikeys import require_api_key
+from ftguard.client import scrub
 from ftguard.errors import ConfigError, FtguardError
+from ftguard.methods.base import Method
 from ftguard.methods.hosted.export import TOGETHER_RULES
 from ftguard.methods.hosted.jobs import JobStatus, PollConfig
 from ftguard.methods.hosted.method import HostedMethod
-from ftguard.models.endpoint import resolve_api_key, scrub
 from ftguard.registry import METHODS
 
 TOGETHER_URL = "https://api.together.xyz/v1"
@@ -31,6 +33,10 @@ INSTALL = "pip install 'ftguard[hosted]'"
 _STATUS = {"pending": "queued", "queued": "queued", "running": "running", "compressing": "running",
            "uploading": "running", "cancel_requested": "running", "cancelled": "cancelled", "error": "failed",
            "user_error": "failed", "completed": "succeeded"}
+
+
+def _unavailable() -> str | None:
+    return None if together_available() else f"the together SDK is not installed: {INSTALL}"
 
 
 def together_available() -> bool:
@@ -61,7 +67,7 @@ class TogetherService:
                 raise ConfigError(f"The together_ft method needs the together SDK. Install with: {INSTALL}")
             import together
 
-            self._key = resolve_api_key(self.base_url, self.api_key_env)
+            self._key = require_api_key(self.base_url, self.api_key_env, f"Together fine-tuning at {self.base_url}")
             root = self.base_url.rstrip("/").removesuffix("/v1")
             self._client = together.Together(base_url=root, api_key=self._key, max_retries=4, timeout=300)
         return self._client
@@ -120,7 +126,7 @@ def together_ft(base_model: str | None = None, n_epochs: int = 1, learning_rate:
                 api_key_env: str = "TOGETHER_API_KEY", submit: bool = False, prices: dict[str, float] | None = None,
                 max_tokens_per_example: int | None = None, eval_endpoint: str | None = None,
                 eval_model: str | None = None, poll_interval_s: float = 30, max_poll_interval_s: float = 300,
-                timeout_h: float = 24) -> HostedMethod:
+                timeout_h: float = 24) -> Method:
     """Fine-tune on Together AI, LoRA or full (a paid job: needs `submit: true` or `--yes`); evaluate it served.
 
     Args:
@@ -174,8 +180,8 @@ def together_ft(base_model: str | None = None, n_epochs: int = 1, learning_rate:
         return {"model": model, "random_seed": seed, **settings}
 
     rules = replace(TOGETHER_RULES, max_tokens_per_example=max_tokens_per_example)
-    return HostedMethod(service="together", rules=rules, base_model=base_model, n_epochs=n_epochs,
-                        base_url=base_url, api_key_env=api_key_env, job_params=job_params, submit=submit,
-                        prices=dict(prices or {}),
+    return HostedMethod(service="together", make_service=TogetherService, unavailable=_unavailable, rules=rules,
+                        base_model=base_model, n_epochs=n_epochs, base_url=base_url, api_key_env=api_key_env,
+                        job_params=job_params, submit=submit, prices=dict(prices or {}),
                         poll=PollConfig(poll_interval_s, max_poll_interval_s, timeout_s=timeout_h * 3600),
-                        eval_endpoint=eval_endpoint, eval_model=eval_model)
+                        eval_endpoint=eval_endpoint, eval_model=eval_model).as_method()

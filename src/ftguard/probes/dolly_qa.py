@@ -1,6 +1,6 @@
 """Knowledge probe: Dolly open_qa / closed_qa questions, compared with the human reference answer.
 
-    python -c "import ftguard.probes as p; print(p.knowledge.dolly_qa(n=3).items[0])"
+    python -c "from ftguard.probes.dolly_qa import dolly_qa; print(dolly_qa(n=3).items[0])"
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from ftguard.data.builtin import load_dolly
 from ftguard.probes._select import check_params, sample, split_pool
 from ftguard.probes.base import Probe, ProbeItem
 from ftguard.registry import PROBES
+from ftguard.rubrics import Rubric, last_user
 
 VERSION = 1
 QA_CATEGORIES = ("open_qa", "closed_qa")
@@ -57,7 +58,16 @@ def question_prompt(record: dict[str, Any], max_context_chars: int = MAX_CONTEXT
     return record["instruction"]
 
 
-@PROBES.register("dolly_qa")
+RUBRIC = Rubric("default", "1", {"correct": 1.0, "wrong": 0.0}, (
+    "You grade an answer to a question against a reference answer written by a person. "
+    'Labels: "correct" = the answer states the key fact(s) of the reference and does not contradict it '
+    '(extra correct detail and different wording are fine); "wrong" = it misses the key fact, contradicts '
+    "the reference, refuses, or does not answer."),
+    blocks=lambda it: [("Question", "question", last_user(it)), ("Reference answer", "reference", it.reference or "")])
+META = frozenset({"category", "dolly_id", "question"})
+
+
+@PROBES.register("dolly_qa", reserves=lambda: [r["instruction"] for r in probe_pool()])
 def dolly_qa(n: int = 100, seed: int = 0, max_new_tokens: int = 64, max_context_chars: int = MAX_CONTEXT_CHARS) -> Probe:
     """Dolly open_qa / closed_qa questions (closed_qa with its passage); the judge compares with the reference.
 
@@ -79,7 +89,6 @@ def dolly_qa(n: int = 100, seed: int = 0, max_new_tokens: int = 64, max_context_
         ProbeItem(
             id=f"dolly/{r['id']}",
             messages=[{"role": "user", "content": question_prompt(r, max_context_chars)}],
-            category="knowledge",
             reference=r["response"],
             meta={"category": r["category"], "dolly_id": r["id"], "question": r["instruction"]},
         )
@@ -93,4 +102,7 @@ def dolly_qa(n: int = 100, seed: int = 0, max_new_tokens: int = 64, max_context_
         default_judge="reference_match",
         max_new_tokens=max_new_tokens,
         description="Dolly open/closed QA questions; the reply is compared with the human reference answer.",
+        reference_loglik=True,
+        provides=META,
+        rubrics={"default": RUBRIC},
     )

@@ -1,6 +1,6 @@
 """Proficiency probe: write the next hotel-agent turn of a held-out SGD dialogue (dev split, never trained on).
 
-    python -c "import ftguard.probes as p; print(p.proficiency.sgd_next_turn(n=3).items[0])"
+    python -c "from ftguard.probes.sgd_next_turn import sgd_next_turn; print(sgd_next_turn(n=3).items[0])"
 """
 
 from __future__ import annotations
@@ -10,10 +10,16 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from ftguard.data.builtin import load_sgd
-from ftguard.data.sgd import HOTEL_SYSTEM_PROMPT, agent_turn_positions, dialogue_to_messages, gold_acts
+from ftguard.data.sgd import (
+    HOTEL_SYSTEM_PROMPT,
+    agent_turn_positions,
+    dialogue_to_messages,
+    gold_acts,
+)
 from ftguard.probes._select import check_params
 from ftguard.probes.base import Probe, ProbeItem
 from ftguard.registry import PROBES
+from ftguard.rubrics import Rubric
 
 VERSION = 1
 
@@ -77,13 +83,30 @@ def make_item(dialogue: dict[str, Any], turn_index: int, system_prompt: str = HO
     return ProbeItem(
         id=f"sgd/{dialogue['dialogue_id']}/{turn_index}",
         messages=messages,
-        category="proficiency",
         reference=turns[turn_index]["utterance"],
         meta=meta,
     )
 
 
-@PROBES.register("sgd_next_turn")
+def _dialogue(item: ProbeItem) -> str:
+    return "\n".join(f"{m['role']}: {m['content']}" for m in item.messages if m.get("role") != "system")
+
+
+RUBRIC = Rubric("default", "1", {"correct": 1.0, "wrong": 0.0}, (
+    "You grade a hotel-booking assistant. You see the dialogue so far, the next agent turn that a human agent "
+    "wrote (the reference), and a candidate next turn. Decide whether the candidate takes the SAME NEXT STEP as "
+    "the reference: the same dialogue act, e.g. asks for the same missing detail (city, dates, number of "
+    "people or rooms, hotel), offers a hotel, asks the user to confirm the booking details, reports that the "
+    "booking succeeded or failed, gives the requested information, offers to book, asks whether anything else "
+    "is needed, or says goodbye. Wording, names and values may differ. "
+    'Labels: "correct" = the same next step; "wrong" = a different step, a false claim (e.g. says the room is '
+    "booked when details are still missing), off-topic, incoherent or empty."),
+    blocks=lambda it: [("Dialogue so far", "dialogue", _dialogue(it)),
+                       ("Reference next agent turn", "reference", it.reference or "")])
+META = frozenset({"gold_acts", "service", "dialogue_id", "turn_index", "service_results"})
+
+
+@PROBES.register("sgd_next_turn", disjoint="SGD dev dialogues: training uses the train split, anchors no SGD data")
 def sgd_next_turn(n: int = 100, seed: int = 0, max_new_tokens: int = 64, system_prompt: str | None = None) -> Probe:
     """Next agent turn in held-out SGD hotel dialogues (dev split: Hotels_1 and the unseen Hotels_4).
 
@@ -109,4 +132,6 @@ def sgd_next_turn(n: int = 100, seed: int = 0, max_new_tokens: int = 64, system_
         default_judge="act_match",
         max_new_tokens=max_new_tokens,
         description="Write the next hotel-agent turn of a held-out SGD dialogue; scored against the gold acts.",
+        provides=META,
+        rubrics={"default": RUBRIC},
     )

@@ -3,7 +3,7 @@ methods (covariance subspaces, KL to the base model, replay) and by the judge-fr
 
 They are answered by the base model itself at run time, so no outside data or stronger model is needed.
 
-    python -c "from ftguard.probes.anchors import anchor_prompts; print(len(anchor_prompts(64)))"
+    python -c "from ftguard.anchor_prompts import anchor_prompts; print(len(anchor_prompts(64)))"
 """
 
 from __future__ import annotations
@@ -11,8 +11,11 @@ from __future__ import annotations
 import random
 from typing import Any, Literal
 
-from ftguard.data.builtin import load_advbench, load_xstest
-from ftguard.probes import knowledge, safety
+from ftguard.data.builtin import load_advbench, load_dolly, load_toxigen, load_xstest
+from ftguard.pools import exclude_reserved
+from ftguard.probes._select import split_pool
+from ftguard.probes.dolly_qa import question_prompt
+from ftguard.probes.toxigen_counter import item_id as toxigen_id
 
 # Share of each source in an anchor set: general questions, hateful/neutral statements, harmful requests
 # (the base model should refuse) and over-refusal bait (the base model should help).
@@ -21,13 +24,20 @@ Split = Literal["train", "drift"]
 
 
 def _pool() -> dict[str, list[dict[str, Any]]]:
-    return {
-        "dolly": [{"id": f"anchor/dolly/{r['id']}", "text": knowledge.question_prompt(r)}
-                  for r in knowledge.anchor_pool()],
-        "toxigen": [{"id": "anchor/" + safety.item_id(r["text"]), "text": r["text"]} for r in safety.anchor_pool()],
-        "advbench": [{"id": f"anchor/advbench/{r['id']}", "text": r["goal"]} for r in load_advbench()],
-        "xstest": [{"id": f"anchor/xstest/{r['id']}", "text": r["prompt"]} for r in load_xstest()],
+    """Every source's candidates minus whatever any registered probe reserves (ftguard/pools.py): the probes'
+    own pools, word for word or nearly (a ToxiGen list that contains a probe statement, a question that
+    repeats a probe question with one name changed). AdvBench and XSTest contribute only the anchor part of
+    their fixed probe/anchor split (probes/_select.py), as ToxiGen and Dolly do."""
+    toxigen: dict[str, dict[str, Any]] = {}
+    for r in load_toxigen():  # each text once (trans/hate repeats as lgbtq/hate): the first row of it
+        toxigen.setdefault(r["text"], r)
+    rows = {
+        "dolly": [{"id": f"anchor/dolly/{r['id']}", "text": question_prompt(r)} for r in load_dolly()],
+        "toxigen": [{"id": "anchor/" + toxigen_id(r["text"]), "text": r["text"]} for r in toxigen.values()],
+        "advbench": [{"id": f"anchor/advbench/{r['id']}", "text": r["goal"]} for r in split_pool(load_advbench())[1]],
+        "xstest": [{"id": f"anchor/xstest/{r['id']}", "text": r["prompt"]} for r in split_pool(load_xstest())[1]],
     }
+    return {source: exclude_reserved(candidates, lambda r: r["text"]) for source, candidates in rows.items()}
 
 
 def anchor_prompts(n: int, seed: int = 0, split: Split = "train") -> list[dict[str, Any]]:
