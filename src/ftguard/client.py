@@ -229,15 +229,7 @@ def iter_parallel(fn: Callable[[Any], Any], args: list[Any], workers: int,
 def run_parallel(fn: Callable[[Any], Any], args: list[Any], workers: int, cancel: Callable[[], None]) -> list[Any]:
     """[fn(a) for a in args] on `workers` threads, in order. Ctrl-C cancels the client and returns at once
     (no waiting for requests in flight); the first error cancels the rest and is raised."""
-    pool = ThreadPoolExecutor(max_workers=workers)
-    futures = [pool.submit(fn, a) for a in args]
-    try:
-        return [f.result() for f in futures]
-    except BaseException:
-        for f in futures:
-            f.cancel()
-        if not all(f.done() for f in futures):
-            cancel()
-        raise
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    out: list[Any] = [None] * len(args)
+    for i, result in iter_parallel(fn, args, workers, cancel):
+        out[i] = result
+    return out
