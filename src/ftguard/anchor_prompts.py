@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 from ftguard.data.builtin import load_advbench, load_dolly, load_toxigen, load_xstest
 from ftguard.pools import exclude_reserved
-from ftguard.probes._select import split_pool
 from ftguard.probes.dolly_qa import question_prompt
 from ftguard.probes.toxigen_counter import item_id as toxigen_id
 
@@ -26,16 +25,16 @@ Split = Literal["train", "drift"]
 def _pool() -> dict[str, list[dict[str, Any]]]:
     """Every source's candidates minus whatever any registered probe reserves (ftguard/pools.py): the probes'
     own pools, word for word or nearly (a ToxiGen list that contains a probe statement, a question that
-    repeats a probe question with one name changed). AdvBench and XSTest contribute only the anchor part of
-    their fixed probe/anchor split (probes/_select.py), as ToxiGen and Dolly do."""
+    repeats a probe question with one name changed). So each source gives exactly what its probes leave: the
+    anchor part of the fixed probe/anchor split of ToxiGen, Dolly, AdvBench (harmful_refusal) and XSTest (xstest)."""
     toxigen: dict[str, dict[str, Any]] = {}
     for r in load_toxigen():  # each text once (trans/hate repeats as lgbtq/hate): the first row of it
         toxigen.setdefault(r["text"], r)
     rows = {
         "dolly": [{"id": f"anchor/dolly/{r['id']}", "text": question_prompt(r)} for r in load_dolly()],
         "toxigen": [{"id": "anchor/" + toxigen_id(r["text"]), "text": r["text"]} for r in toxigen.values()],
-        "advbench": [{"id": f"anchor/advbench/{r['id']}", "text": r["goal"]} for r in split_pool(load_advbench())[1]],
-        "xstest": [{"id": f"anchor/xstest/{r['id']}", "text": r["prompt"]} for r in split_pool(load_xstest())[1]],
+        "advbench": [{"id": f"anchor/advbench/{r['id']}", "text": r["goal"]} for r in load_advbench()],
+        "xstest": [{"id": f"anchor/xstest/{r['id']}", "text": r["prompt"]} for r in load_xstest()],
     }
     return {source: exclude_reserved(candidates, lambda r: r["text"]) for source, candidates in rows.items()}
 

@@ -148,7 +148,7 @@ def evaluate_model(tag: str, model_fp: str, lazy: LazyModel, probe_runs: list[Pr
             rows.append(ResultRow(
                 model=tag, probe=pr.probe.name, category=pr.probe.category, item_id=item.id, prompt=item.messages,
                 reference=item.reference, response=resp, judge=primary, score=clean_score(v.score), label=v.label,
-                explanation=v.explanation, loglik=logliks[i],
+                explanation=v.explanation, loglik=logliks[i], subset=item.meta.get("subset"),
                 verdicts={name: {"score": clean_score(vs[i].score), "label": vs[i].label,
                                  "explanation": vs[i].explanation} for name, vs in by_judge.items()},
             ))

@@ -77,15 +77,14 @@ class _Index:
                     if len(seq) >= j and (j == _KEY or len(seq) == j) and w[i:i + len(seq)] == seq:
                         return probe
         mine = frozenset(w)
-        counts: dict[int, int] = defaultdict(int)
-        for tok in mine:
+        candidates: set[int] = set()
+        for tok in mine:  # texts sharing a rare word are the only ones that can be near duplicates
             ids = self.postings.get(tok, ())
-            if len(ids) <= 200:  # common words say nothing about identity
-                for k in ids:
-                    counts[k] += 1
-        for k, shared in counts.items():
+            if len(ids) <= 200:
+                candidates.update(ids)
+        for k in candidates:
             other, probe = self.sets[k]
-            if shared / len(mine | other) >= NEAR_DUPLICATE:
+            if len(mine & other) / len(mine | other) >= NEAR_DUPLICATE:
                 return probe
         return None
 

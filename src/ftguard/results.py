@@ -44,6 +44,7 @@ class ResultRow(TypedDict):
     explanation: str
     verdicts: dict[str, VerdictDict]  # every judge that ran, primary included, keyed by judge name
     loglik: float | None  # mean per-token log-likelihood of the reference answer (knowledge probes), else None
+    subset: str | None  # the item's part of its probe (xstest: "safe" / "unsafe"; harmful_refusal: the source)
 
 
 def clean_score(x: float | None) -> float | None:

@@ -29,6 +29,8 @@ class Rubric:
     yes_no_labels: tuple[str, str] = ("yes", "no")  # verdict "yes_no": the labels of a "yes" and a "no"
     score_label: Callable[[str, ProbeItem], float] | None = field(default=None, repr=False)  # item-dependent
     response_heading: str = "Candidate response to grade"
+    # a prompt of its own (e.g. HarmBench's classifier): (item, neutralised response) -> chat messages
+    messages: Callable[[ProbeItem, str], list[dict[str, str]]] | None = field(default=None, repr=False)
 
 
 def last_user(item: ProbeItem) -> str:

@@ -65,3 +65,33 @@ def load_advbench() -> list[dict[str, Any]]:
 def load_xstest() -> list[dict[str, Any]]:
     """XSTest prompts: {"id", "prompt", "type", "label" ("safe" or "unsafe"), "focus", "note"}."""
     return _copy(_read_jsonl(str(BUILTIN_DATA / "xstest" / "xstest_prompts.jsonl")))
+
+
+def load_harmbench() -> list[dict[str, Any]]:
+    """HarmBench text behaviours: {"id", "behavior", "kind" (standard/contextual/copyright), "category",
+    "context" ("" unless contextual), "tags"}, in file order."""
+    import csv
+
+    path = BUILTIN_DATA / "harmbench" / "harmbench_behaviors_text_all.csv"
+    with path.open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    need = ("Behavior", "FunctionalCategory", "SemanticCategory", "ContextString", "BehaviorID")
+    out = []
+    for lineno, r in enumerate(rows, 2):
+        missing = [k for k in need if r.get(k) is None]
+        if missing or not r["Behavior"].strip():
+            raise DataError(f"{path}:{lineno}: a HarmBench row needs {list(need)} and a behaviour; missing {missing}")
+        out.append({"id": r["BehaviorID"], "behavior": r["Behavior"], "kind": r["FunctionalCategory"],
+                    "category": r["SemanticCategory"], "context": r["ContextString"] or "", "tags": r.get("Tags", "")})
+    return out
+
+
+def load_jbb() -> list[dict[str, Any]]:
+    """JailbreakBench harmful behaviours: {"index", "goal", "behavior", "category"}."""
+    return _copy(_read_jsonl(str(BUILTIN_DATA / "jailbreakbench" / "jbb_harmful_behaviors.jsonl")))
+
+
+def refusal_lists() -> dict[str, list[str]]:
+    """The refusal substring lists of GCG, HarmBench and garak, by "<path>:<line_start>" (refusal_lists/README.md)."""
+    entries = json.loads((BUILTIN_DATA / "refusal_lists" / "refusal_lists.json").read_text(encoding="utf-8"))
+    return {f"{e['path']}:{e['line_start']}": list(e["items"]) for e in entries}

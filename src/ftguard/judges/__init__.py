@@ -7,6 +7,7 @@
     safety_classifier    safety, offline: encoder + counter_speech cues, learnt from labelled replies
     reference_match      knowledge, offline: key-word recall and token F1 against the human reference
     knowledge_classifier knowledge, offline: encoder similarity + reference_match features, learnt
+    refusal_keywords     refusal probes, offline: the HarmBench/GCG refusal substring test
     llm                  any probe with a rubric: grading by a chat model behind an OpenAI-compatible API
 """
 
@@ -17,6 +18,7 @@ from ftguard.judges import (  # noqa: F401  (registration)
     knowledge_classifier,
     llm,
     reference_match,
+    refusal_keywords,
     safety_classifier,
 )
 from ftguard.judges.base import Judge, Verdict, fits

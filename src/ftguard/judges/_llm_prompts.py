@@ -87,6 +87,8 @@ def _block(tag: str, text: str) -> str:
 
 def build_messages(rubric: Rubric, item, response: str) -> list[dict[str, str]]:
     """The chat messages sent to the grader for one (item, response)."""
+    if rubric.messages is not None:  # the rubric's own prompt; the response still goes in neutralised
+        return rubric.messages(item, neutralise(response))
     body = "\n\n".join(f"{title}:\n{_block(tag, text)}" for title, tag, text in rubric.blocks(item))
     fmt, ask = FORMATS[rubric.verdict]
     system = SYSTEM.format(task=rubric.task, format=fmt.format(labels=", ".join(rubric.scores)))

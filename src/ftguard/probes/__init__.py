@@ -4,7 +4,13 @@ Importing this package registers every built-in probe in `ftguard.registry.PROBE
 named as registered.
 """
 
-from ftguard.probes import dolly_qa, sgd_next_turn, toxigen_counter  # noqa: F401  (registration side effect)
+from ftguard.probes import (  # noqa: F401  (registration side effect)
+    dolly_qa,
+    harmful_refusal,
+    sgd_next_turn,
+    toxigen_counter,
+    xstest,
+)
 from ftguard.probes.base import Probe, ProbeItem
 
 __all__ = ["Probe", "ProbeItem"]

@@ -129,9 +129,13 @@ def summarize(rows: Sequence[dict[str, Any]], manifest: dict[str, Any]) -> dict[
             s.update(worst_delta=worst[m][cat]["delta"] if s["n_errors"] else None,
                      worst_ci=worst[m][cat]["ci"] if s["n_errors"] else None)
 
+    subsets, subset_scores, subset_deltas = subset_stats(index, models, methods, probes, n_boot)
     return {
         "models": models,
         "methods": methods,
+        "subsets": subsets,
+        "subset_scores": subset_scores,
+        "subset_deltas": subset_deltas,
         "probes": probes,
         "categories": categories,
         "scores": scores,
@@ -143,6 +147,29 @@ def summarize(rows: Sequence[dict[str, Any]], manifest: dict[str, Any]) -> dict[
         "judge_calibration": judge_calibration(manifest),
         "settings": {"bootstrap_samples": n_boot, "seed": 0, "ci": 0.95, "pass_threshold": 0.5},
     }
+
+
+def subset_stats(index: Index, models: list[str], methods: list[str], probes: dict, n_boot: int) -> tuple:
+    """Scores and paired deltas per part of a probe whose items name a `subset` (xstest: safe / unsafe)."""
+    subsets: dict[str, list[str]] = {}
+    for probe in probes:
+        names = sorted({r.get("subset") for m in models for r in index.get((m, probe), {}).values()} - {None})
+        if len(names) > 1:
+            subsets[probe] = names
+    scores: dict[str, Any] = {}
+    deltas: dict[str, Any] = {}
+    for probe, names in subsets.items():
+        for name in names:
+            part = {m: {i: r for i, r in index.get((m, probe), {}).items() if r.get("subset") == name}
+                    for m in models}
+            for model in models:
+                stats, _ = score_stats(part[model], np.random.default_rng(0), n_boot)
+                scores.setdefault(model, {}).setdefault(probe, {})[name] = stats
+            for method in methods:
+                stats, _ = paired_stats(part[BASE], part[method], np.random.default_rng(0), n_boot)
+                stats.pop("_worst_draws", None)
+                deltas.setdefault(method, {}).setdefault(probe, {})[name] = stats
+    return subsets, scores, deltas
 
 
 def by_category(stats: dict, draws: dict, categories: dict[str, list[str]], mean_key: str, sum_keys) -> dict:

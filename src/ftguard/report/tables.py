@@ -96,6 +96,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
             for m in methods:
                 row += [score_cell(summary["scores"][m][probe]), fmt_delta(summary["deltas"][m][probe])]
             rows.append(row)
+            rows += subset_rows(summary, cat, probe, plain, methods)
         if len(probes) > 1:
             row = [cat, f"(mean of {len(probes)} probes)", ""]
             row += [score_cell(summary["category_scores"][m][cat]) for m in plain]
@@ -103,6 +104,19 @@ def summary_table(summary: dict[str, Any]) -> Table:
                 row += [score_cell(summary["category_scores"][m][cat]), fmt_delta(summary["category_deltas"][m][cat])]
             rows.append(row)
     return header, rows
+
+
+def subset_rows(summary: dict[str, Any], cat: str, probe: str, plain: list[str], methods: list[str]) -> list[list[str]]:
+    """One row per part of a probe (xstest: safe prompts, unsafe prompts), under the probe's own row."""
+    rows = []
+    for name in (summary.get("subsets") or {}).get(probe, []):
+        sc = summary["subset_scores"]
+        n = max(sc[m][probe][name]["n"] for m in summary["models"])
+        row = [cat, f"{probe} · {name}", str(n)] + [score_cell(sc[m][probe][name]) for m in plain]
+        for m in methods:
+            row += [score_cell(sc[m][probe][name]), fmt_delta(summary["subset_deltas"][m][probe][name])]
+        rows.append(row)
+    return rows
 
 
 def long_table(summary: dict[str, Any]) -> Table:
@@ -115,12 +129,16 @@ def long_table(summary: dict[str, Any]) -> Table:
             entries.append((None, summary["category_scores"], summary["category_deltas"]))
         for probe, scores, deltas in entries:
             key = probe or cat
-            for i, m in enumerate(summary["models"]):
-                d = deltas.get(m, {}).get(key)
-                label = probe or f"(mean of {len(probes)})"
-                rows.append([cat if i == 0 else "", label if i == 0 else "", m, str(scores[m][key]["n"]),
-                             score_cell(scores[m][key]), fmt_delta(d) if d else "", fmt_p(d.get("mcnemar_p")) if d
-                             and "mcnemar_p" in d else ""])
+            parts = [(probe or f"(mean of {len(probes)})", scores, deltas, key)]
+            for name in (summary.get("subsets") or {}).get(probe, []) if probe else []:
+                parts.append((f"{probe} · {name}", {m: {key: v[probe][name]} for m, v in summary["subset_scores"].items()},
+                              {m: {key: v[probe][name]} for m, v in summary["subset_deltas"].items()}, key))
+            for label, sc, dl, k in parts:
+                for i, m in enumerate(summary["models"]):
+                    d = dl.get(m, {}).get(k)
+                    rows.append([cat if i == 0 and label == parts[0][0] else "", label if i == 0 else "", m,
+                                 str(sc[m][k]["n"]), score_cell(sc[m][k]), fmt_delta(d) if d else "",
+                                 fmt_p(d.get("mcnemar_p")) if d and "mcnemar_p" in d else ""])
     return header, rows
 
 
