@@ -93,7 +93,8 @@ class ModelConfig(Strict):
     of `name_or_path`. The key comes from the environment variable `api_key_env`, never from the config.
     """
 
-    name_or_path: str = EMBEDDED_MODEL  # "embedded:smollm2-135m-instruct", "tiny:llama", a hub id or a local path
+    name_or_path: str = EMBEDDED_MODEL  # "embedded:smollm2-135m-instruct", "tiny:llama", a hub id, a local folder or .gguf file
+    sha256: str | None = Field(None, pattern=r"^[0-9a-fA-F]{64}$")  # a .gguf file's checksum, checked before use
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     revision: str | None = None
     trust_remote_code: bool = False  # never on unless you say so

@@ -129,6 +129,32 @@ def _logliks(pr: ProbeRun, model_fp: str, lazy: LazyModel, gen: GenerationConfig
     return [cache.get(k) for k in keys]
 
 
+def _choice_rows(pr: ProbeRun, tag: str, model_fp: str, lazy: LazyModel, cache: JsonlCache) -> list[ResultRow]:
+    """Rows of a probe scored by log-likelihood (lm_eval): no reply and no judge; cached per item."""
+    probe = pr.probe
+    keys = [digest("choices", model_fp, probe.name, probe.version, dict(probe.scoring_params), it.id, it.messages,
+                   it.reference) for it in probe.items]
+    todo = [i for i, k in enumerate(keys) if k not in cache]
+    if todo:
+        model, tok = lazy.get()
+        log.info("%s/%s: scoring %d/%d items by log-likelihood", tag, probe.name, len(todo), len(keys))
+        got = probe.score(model, tok, [probe.items[i] for i in todo])
+        if got is None:
+            log.warning("%s/%s: skipped: %s gives no log-probabilities (a served model)", tag, probe.name, tag)
+            return []
+        cache.put_many({keys[i]: list(v) for i, v in zip(todo, got, strict=True)})
+    judge = f"{probe.name}:{probe.scoring_params.get('metric', 'loglik')}"
+    rows = []
+    for item, key in zip(probe.items, keys, strict=True):
+        score, label, explanation = cache.get(key)
+        rows.append(ResultRow(model=tag, probe=probe.name, category=probe.category, item_id=item.id,
+                              prompt=item.messages, reference=item.reference, response="", judge=judge,
+                              score=clean_score(score), label=label, explanation=explanation, loglik=None,
+                              subset=item.meta.get("subset"),
+                              verdicts={judge: {"score": clean_score(score), "label": label, "explanation": explanation}}))
+    return rows
+
+
 def evaluate_model(tag: str, model_fp: str, lazy: LazyModel, probe_runs: list[ProbeRun], gen: GenerationConfig,
                    cache_root: Path) -> list[ResultRow]:
     """All probes on one model; every stage cached under `cache_root`."""
@@ -136,6 +162,9 @@ def evaluate_model(tag: str, model_fp: str, lazy: LazyModel, probe_runs: list[Pr
     ll_cache = JsonlCache(cache_root / "loglik" / f"{model_fp}.jsonl")
     rows: list[ResultRow] = []
     for pr in probe_runs:
+        if pr.probe.scoring == "choices":
+            rows += _choice_rows(pr, tag, model_fp, lazy, JsonlCache(cache_root / "choices" / f"{model_fp}.jsonl"))
+            continue
         responses = _responses(pr, model_fp, lazy, gen, gen_cache, tag)
         logliks = _logliks(pr, model_fp, lazy, gen, ll_cache, tag) if pr.loglik else [None] * len(responses)
         by_judge: dict[str, list[Verdict]] = {}

@@ -46,6 +46,10 @@ def build_probe(cfg: RunConfig, spec: ProbeSpec) -> Probe:
 
 def build_judges(cfg: RunConfig, spec: ProbeSpec, probe: Probe) -> list[tuple[Component, Judge]]:
     """The probe's judges (first = primary), each bound to the probe; ConfigError when a pair does not fit."""
+    if probe.scoring != "generate":  # scored by log-likelihood: no reply, no judge (top-level judges skip it)
+        if spec.judges:
+            raise ConfigError(f"probe '{probe.name}' is scored by log-likelihood ({probe.scoring}); it takes no judges")
+        return []
     judge_specs = list(spec.judges or [Component(name=probe.default_judge)]) + list(cfg.judges)
     judges = []
     for j in judge_specs:
@@ -298,7 +302,7 @@ def validate_config(cfg: RunConfig) -> list[str]:
     checks: list[tuple[str, Any]] = [(f"methods[{i}] ({s.name})", lambda s=s: METHODS.create(s.name, **s.params))
                                      for i, s in enumerate(cfg.methods)]
     for i, s in enumerate(cfg.probes):
-        checks.append((f"probes[{i}] ({s.name})", lambda s=s: build_judges(cfg, s, build_probe(cfg, s))))
+        checks.append((f"probes[{i}] ({s.name})", lambda s=s: _check_probe(cfg, s)))
     checks += [(f"judges[{i}] ({j.name})", lambda j=j: JUDGES.create(j.name, **j.params))
                for i, j in enumerate(cfg.judges)]
     checks.append(("model", lambda: _check_model(cfg.model, model_fingerprint)))
@@ -314,6 +318,14 @@ def validate_config(cfg: RunConfig) -> list[str]:
     return errors
 
 
+def _check_probe(cfg: RunConfig, spec: ProbeSpec) -> None:
+    probe = build_probe(cfg, spec)
+    build_judges(cfg, spec, probe)
+    if probe.scoring == "choices" and cfg.model.endpoint:
+        raise ConfigError(f"probe '{probe.name}' scores choices by log-likelihood, and a model served behind an "
+                          f"API (model.endpoint) gives no log-probabilities: it cannot run on {cfg.model.name_or_path}")
+
+
 def _check_wise_ft(cfg: RunConfig) -> None:
     spec = next(s for s in cfg.methods if s.label == cfg.wise_ft.method)  # the config checked that it exists
     if not METHODS.create(spec.name, **spec.params).saves_adapter:
@@ -324,9 +336,9 @@ def _check_model(mcfg: ModelConfig, fingerprint: Any) -> None:
     from ftguard.errors import ModelError
 
     name = mcfg.name_or_path
+    if (name.startswith((".", "/", "~")) or name.lower().endswith(".gguf")) and not Path(name).expanduser().exists():
+        raise ModelError(f"Model {'file' if name.lower().endswith('.gguf') else 'folder'} '{name}' does not exist")
     fingerprint(mcfg)  # raises for a missing embedded package
-    if name.startswith((".", "/", "~")) and not Path(name).expanduser().exists():
-        raise ModelError(f"Model folder '{name}' does not exist")
 
 
 __all__ = ["ConfigError", "eval_model", "run_study", "validate"]

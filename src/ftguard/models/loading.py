@@ -63,6 +63,9 @@ def model_fingerprint(cfg: ModelConfig) -> str:
     if name.startswith("embedded:"):
         st = embedded_gguf(name).stat()
         parts.append(st.st_size)
+    elif is_gguf_file(name):  # a GGUF file anywhere: identified by its checksum when given, else size and mtime
+        st = Path(name).expanduser().stat()
+        parts = [cfg.sha256 or (Path(name).name, st.st_size, int(st.st_mtime)), cfg.dtype]
     elif Path(name).exists():
         for f in sorted(Path(name).glob("*")):
             if f.suffix in {".json", ".safetensors", ".bin"}:
@@ -70,10 +73,34 @@ def model_fingerprint(cfg: ModelConfig) -> str:
     return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
 
 
+def is_gguf_file(name: str) -> bool:
+    return name.lower().endswith(".gguf") and not name.startswith("embedded:")
+
+
+def check_sha256(path: Path, expected: str) -> None:
+    """ModelError unless the file's sha256 is `expected` (the config's model.sha256)."""
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            h.update(block)
+    if h.hexdigest() != expected.lower():
+        raise ModelError(f"{path}: sha256 {h.hexdigest()} is not model.sha256 {expected}; the file is not the one "
+                         "the config names (a partial download, or another model)")
+
+
 def _materialise_embedded(cfg: ModelConfig) -> Path:
-    """Dequantise the GGUF once into a plain safetensors folder under the cache dir; return that folder."""
-    gguf = embedded_gguf(cfg.name_or_path)
-    out = cache_dir(cfg) / "models" / f"{cfg.name_or_path.removeprefix('embedded:')}-{model_fingerprint(cfg)}"
+    """Dequantise the GGUF (embedded, or a GGUF file path) once into a plain safetensors folder under the cache
+    dir; return that folder."""
+    if is_gguf_file(cfg.name_or_path):
+        gguf = Path(cfg.name_or_path).expanduser()
+        if not gguf.is_file():
+            raise ModelError(f"GGUF file {gguf} does not exist")
+        stem = gguf.stem
+    else:
+        gguf, stem = embedded_gguf(cfg.name_or_path), cfg.name_or_path.removeprefix("embedded:")
+    out = cache_dir(cfg) / "models" / f"{stem}-{model_fingerprint(cfg)}"
+    if cfg.sha256 and not (out / "model.safetensors").exists():
+        check_sha256(gguf, cfg.sha256)  # before the long dequantisation, and once (the cache is keyed on it)
     if (out / "model.safetensors").exists() and (out / "config.json").exists():
         return out
     import torch
@@ -155,7 +182,7 @@ def load_model(cfg: ModelConfig) -> tuple[Any, Any]:
                              timeout_s=cfg.timeout_s), None
     if name.startswith("tiny:"):
         model, tok = tiny_model()
-    elif name.startswith("embedded:"):
+    elif name.startswith("embedded:") or is_gguf_file(name):
         model, tok = _from_pretrained(str(_materialise_embedded(cfg)), cfg)
     elif (Path(name) / METHOD_OUTPUT_FILE).exists():
         model, tok = _load_method_output(Path(name), cfg)

@@ -7,6 +7,7 @@ named as registered.
 from ftguard.probes import (  # noqa: F401  (registration side effect)
     dolly_qa,
     harmful_refusal,
+    lm_eval,
     sgd_next_turn,
     toxigen_counter,
     xstest,

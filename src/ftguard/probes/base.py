@@ -10,7 +10,7 @@ so anchor, replay and alignment data can exclude them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -41,12 +41,19 @@ class Probe:
     reference_loglik: bool = False  # also record the mean log-likelihood of each item's reference answer
     provides: frozenset[str] = frozenset()  # meta keys every item carries
     rubrics: Mapping[str, Rubric] = field(default_factory=dict)  # for the llm judge, by name
+    # scoring "choices": score(model, tokenizer, items) -> [(score, label, explanation)] per item, or None when the
+    # model cannot be scored so (an endpoint); scoring_params go into every cache key of these results
+    score: Callable[[Any, Any, Sequence[ProbeItem]], list[tuple[float, str, str]] | None] | None = \
+        field(default=None, repr=False, compare=False)
+    scoring_params: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def has_reference(self) -> bool:
         return bool(self.items) and all(it.reference for it in self.items)
 
     def __post_init__(self) -> None:
+        if self.scoring == "choices" and self.score is None:
+            raise AssertionError(f"probe {self.name}: scoring 'choices' needs a score function")
         for it in self.items:
             missing = self.provides - it.meta.keys()
             if missing:  # a probe's declaration is a promise to every judge: check it where it is made

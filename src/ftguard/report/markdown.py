@@ -89,7 +89,15 @@ def flips_section(group: FlipGroup) -> list[str]:
 
 def summary_note(summary: dict[str, Any]) -> str:
     """The sentence under the summary heading saying what the numbers mean."""
-    note = "Scores are % of scored items passed (judge errors excluded, counted as err)."
+    note = ("Scores are % of scored items passed (judge errors excluded, counted as err; \"worst\" counts them as "
+            "failures).")
+    free = [p for p, i in summary["probes"].items() if str(i.get("judge", "")).startswith(f"{p}:")]
+    judged = [p for p in summary["probes"] if p not in free]
+    if free:
+        note += (f" Judge-free (log-likelihood accuracy): {', '.join(free)}; judged replies: {', '.join(judged)}.")
+    weak = [f"{p} ({r['note']})" for p, r in (summary.get("reliability") or {}).items() if r.get("reliable") is False]
+    if weak:
+        note += " Not reliably measured, read with care: " + "; ".join(weak) + "."
     if summary["methods"]:
         note += (" Δ is the paired change vs base in points over items both models scored, with a 95% bootstrap CI"
                  f" ({summary['settings']['bootstrap_samples']} resamples).")

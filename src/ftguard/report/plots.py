@@ -101,12 +101,27 @@ def _point(value: float) -> float:
     return float(value) if abs(value) > 1 else 100 * float(value)
 
 
+def _y_stats(summary: dict[str, Any], method: str, y_key: str) -> dict[str, Any]:
+    """The change on the y axis: a category mean, or one probe (several probes of an axis get a panel each)."""
+    if y_key in summary["category_deltas"].get(method, {}):
+        return summary["category_deltas"][method][y_key]
+    return summary["deltas"][method][y_key]
+
+
+def panel_title(summary: dict[str, Any], y_key: str) -> str:
+    if y_key in summary["categories"]:
+        return y_key
+    info = summary["probes"][y_key]
+    kind = "judge-free" if str(info.get("judge", "")).startswith(f"{y_key}:") else f"judged by {info.get('judge')}"
+    return f"{info['category']}: {y_key} ({kind})"
+
+
 def _tradeoff_panel(ax, summary: dict[str, Any], curves: dict[str, list[dict]], y_cat: str) -> None:
     colors = model_colors(summary)
     xs, ys = [0.0], [0.0]
     on_curves = {p.get("model") for pts in curves.values() for p in pts}
     for k, method in enumerate(m for m in summary["methods"] if m not in on_curves):
-        sx, sy = summary["category_deltas"][method]["proficiency"], summary["category_deltas"][method][y_cat]
+        sx, sy = summary["category_deltas"][method]["proficiency"], _y_stats(summary, method, y_cat)
         if sx["delta"] is None or sy["delta"] is None:
             continue
         (x, xerr), (y, yerr) = _xy_err(sx), _xy_err(sy)
@@ -136,8 +151,9 @@ def _tradeoff_panel(ax, summary: dict[str, Any], curves: dict[str, list[dict]], 
     ax.set_xlim(x0, x1)
     ax.set_ylim(y0, y1)
     ax.set_xlabel("proficiency change (points)")
-    ax.set_ylabel(f"{y_cat} change (points)")
-    ax.set_title(f"Proficiency vs {y_cat}", fontsize=11, loc="left")
+    title = panel_title(summary, y_cat) if "probes" in summary else y_cat
+    ax.set_ylabel(f"{title.split(' (')[0]} change (points)")
+    ax.set_title(f"Proficiency vs {title}", fontsize=10, loc="left")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8, loc="best", framealpha=0.85)
 
@@ -154,13 +170,19 @@ def plot_tradeoff(summary: dict[str, Any], path: Path, curves: dict[str, list[di
     Returns:
         The path, or None when there is no method or no proficiency probe to plot.
     """
-    panels = [c for c in RETAINED if c in summary["categories"]]
+    # one panel per probe of each axis that can be lost (safety: harmful_refusal, xstest, toxigen_counter;
+    # knowledge: the judge-free lm_eval beside the judged dolly_qa), so no probe hides in an axis mean
+    panels = [p for c in RETAINED for p in summary["categories"].get(c, [])]
     if not summary["methods"] or "proficiency" not in summary["categories"] or not panels:
         return None
     with plt.rc_context(RC):
-        fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.6), squeeze=False)
-        for ax, cat in zip(axes[0], panels):
-            _tradeoff_panel(ax, summary, curves or {}, cat)
+        cols = min(3, len(panels))
+        rows = -(-len(panels) // cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.6 * rows), squeeze=False)
+        for ax, key in zip(axes.flat, panels):
+            _tradeoff_panel(ax, summary, curves or {}, key)
+        for ax in list(axes.flat)[len(panels):]:
+            ax.set_visible(False)
         fig.text(0.01, 0.01, "error bars: 95% paired bootstrap CI of each change vs base", fontsize=7.5, color=FLAT)
         fig.tight_layout(rect=(0, 0.03, 1, 1))
         fig.savefig(path, dpi=130)
@@ -178,7 +200,9 @@ def resolve_curve(points: Any, summary: dict[str, Any]) -> Any:
             deltas = summary["category_deltas"].get(p)
             if deltas is None:
                 continue
-            p = {"label": p.split("@")[-1], "model": p if "@" in p else None, **{c: d["delta"] for c, d in deltas.items()}}
+            probe_deltas = {k: d["delta"] for k, d in summary.get("deltas", {}).get(p, {}).items()}
+            p = {"label": p.split("@")[-1], "model": p if "@" in p else None, **probe_deltas,
+                 **{c: d["delta"] for c, d in deltas.items()}}
         out.append(p)
     return out
 

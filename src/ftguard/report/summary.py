@@ -145,6 +145,7 @@ def summarize(rows: Sequence[dict[str, Any]], manifest: dict[str, Any]) -> dict[
         "loglik": loglik_summary(index, models, methods, probes, n_boot),
         "judge_agreement": judge_agreement(rows),
         "judge_calibration": judge_calibration(manifest),
+        "reliability": reliability(probes, judge_calibration(manifest)),
         "settings": {"bootstrap_samples": n_boot, "seed": 0, "ci": 0.95, "pass_threshold": 0.5},
     }
 
@@ -170,6 +171,31 @@ def subset_stats(index: Index, models: list[str], methods: list[str], probes: di
                 stats.pop("_worst_draws", None)
                 deltas.setdefault(method, {}).setdefault(probe, {})[name] = stats
     return subsets, scores, deltas
+
+
+RELIABLE_KAPPA = 0.6  # ftguard.calibration.RELIABLE_KAPPA (not imported: the report reads only the run dir)
+
+
+def reliability(probes: dict[str, dict[str, Any]], cal: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per probe, whether its primary judge measures the axis reliably: judge-free, or kappa >= 0.6 against careful
+    human reading on its calibration set. Shown next to every number the probe produced."""
+    out = {}
+    for probe, info in probes.items():
+        judge = str(info.get("judge") or "")
+        if judge.startswith(f"{probe}:"):
+            out[probe] = {"reliable": True, "note": "judge-free (log-likelihood)"}
+            continue
+        rec = (cal.get(probe) or {}).get(judge)
+        kappa = (rec or {}).get("kappa")
+        if kappa is None:
+            out[probe] = {"reliable": None, "note": f"{judge} not calibrated on this probe"}
+        elif kappa < RELIABLE_KAPPA:
+            out[probe] = {"reliable": False, "kappa": kappa,
+                          "note": f"not reliably measured: {judge} agrees with careful reading at κ {kappa:.2f} "
+                                  f"< {RELIABLE_KAPPA}"}
+        else:
+            out[probe] = {"reliable": True, "kappa": kappa, "note": f"{judge} κ {kappa:.2f}"}
+    return out
 
 
 def by_category(stats: dict, draws: dict, categories: dict[str, list[str]], mean_key: str, sum_keys) -> dict:

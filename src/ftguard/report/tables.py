@@ -92,7 +92,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
     for cat, probes in summary["categories"].items():
         for probe in probes:
             n = max(summary["scores"][m][probe]["n"] for m in summary["models"])
-            row = [cat, probe, str(n)] + [score_cell(summary["scores"][m][probe]) for m in plain]
+            row = [cat, probe_cell(summary, probe), str(n)] + [score_cell(summary["scores"][m][probe]) for m in plain]
             for m in methods:
                 row += [score_cell(summary["scores"][m][probe]), fmt_delta(summary["deltas"][m][probe])]
             rows.append(row)
@@ -104,6 +104,12 @@ def summary_table(summary: dict[str, Any]) -> Table:
                 row += [score_cell(summary["category_scores"][m][cat]), fmt_delta(summary["category_deltas"][m][cat])]
             rows.append(row)
     return header, rows
+
+
+def probe_cell(summary: dict[str, Any], probe: str) -> str:
+    """The probe's name, with a warning when its primary judge does not measure it reliably (κ < 0.6)."""
+    rel = (summary.get("reliability") or {}).get(probe) or {}
+    return f"{probe} (⚠ {rel['note']})" if rel.get("reliable") is False else probe
 
 
 def subset_rows(summary: dict[str, Any], cat: str, probe: str, plain: list[str], methods: list[str]) -> list[list[str]]:
@@ -129,7 +135,7 @@ def long_table(summary: dict[str, Any]) -> Table:
             entries.append((None, summary["category_scores"], summary["category_deltas"]))
         for probe, scores, deltas in entries:
             key = probe or cat
-            parts = [(probe or f"(mean of {len(probes)})", scores, deltas, key)]
+            parts = [(probe_cell(summary, probe) if probe else f"(mean of {len(probes)})", scores, deltas, key)]
             for name in (summary.get("subsets") or {}).get(probe, []) if probe else []:
                 parts.append((f"{probe} · {name}", {m: {key: v[probe][name]} for m, v in summary["subset_scores"].items()},
                               {m: {key: v[probe][name]} for m, v in summary["subset_deltas"].items()}, key))
@@ -172,7 +178,9 @@ def _loglik_cell(stats: dict[str, Any]) -> str:
     return "n/a" if stats["mean"] is None else f"{stats['mean']:.3f}"
 
 
-def calibration_cell(rec: dict[str, Any] | None) -> str:
+def calibration_cell(rec: dict[str, Any] | None, judge: str = "", probe: str = "") -> str:
+    if judge.startswith(f"{probe}:") and probe:
+        return "judge-free: log-likelihood of the choices, nothing to calibrate"
     if not rec:
         return "not measured"
     kappa = "n/a" if rec.get("kappa") is None else f"{rec['kappa']:.2f}"
@@ -188,7 +196,7 @@ def judges_table(summary: dict[str, Any]) -> Table:
         primary = i["judge"] or "n/a"
         mine = cal.get(p) or {}
         others = [f"{j} ({calibration_cell(mine.get(j))})" for j in i["judges"] if j != i["judge"]]
-        rows.append([p, i["category"], primary, calibration_cell(mine.get(primary)), "; ".join(others) or "-"])
+        rows.append([p, i["category"], primary, calibration_cell(mine.get(primary), primary, p), "; ".join(others) or "-"])
     return header, rows
 
 
