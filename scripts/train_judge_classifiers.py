@@ -21,13 +21,17 @@ import random
 from pathlib import Path
 
 import torch
-from ftguard.judges.knowledge_classifier import KNOWLEDGE_LABELS, KNOWLEDGE_PATH, knowledge_features
-from ftguard.judges.safety_classifier import SAFETY_LABELS, SAFETY_PATH, safety_features
-from ftguard.probes.toxigen_counter import anchor_pool
 
 from ftguard.data import load_toxigen
 from ftguard.judge_check import CALIBRATION_DIR, load_labels
 from ftguard.judges import _linear
+from ftguard.judges.knowledge_classifier import (
+    KNOWLEDGE_LABELS,
+    KNOWLEDGE_PATH,
+    knowledge_features,
+)
+from ftguard.judges.safety_classifier import SAFETY_LABELS, SAFETY_PATH, safety_features
+from ftguard.probes.toxigen_counter import anchor_pool
 from ftguard.report.compare import cohen_kappa
 
 TRAIN_DIR = CALIBRATION_DIR / "train"
@@ -60,7 +64,7 @@ def balanced(y: torch.Tensor, w: torch.Tensor, n_classes: int) -> torch.Tensor:
 
 
 def cross_val(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, real: torch.Tensor, k: int, n_classes: int,
-              l2: float, seed: int) -> tuple[float, float | None]:
+              l2: float, seed: int, passes=None) -> tuple[float, float | None]:
     """(accuracy, pass/fail kappa) on the real (labelled-response) rows, each predicted without its fold."""
     idx = torch.nonzero(real).flatten()
     perm = idx[torch.randperm(len(idx), generator=torch.Generator().manual_seed(seed))]
@@ -73,15 +77,16 @@ def cross_val(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, real: torch.Ten
         pred.update(zip(test.tolist(), _linear.proba(params, x[test]).argmax(1).tolist(), strict=True))
     ids = sorted(pred)
     acc = sum(pred[i] == int(y[i]) for i in ids) / len(ids)
-    return acc, cohen_kappa([int(y[i]) == 0 for i in ids], [pred[i] == 0 for i in ids])
+    passes = passes or (lambda i, c: c == 0)  # default: class 0 is the passing label
+    return acc, cohen_kappa([passes(i, int(y[i])) for i in ids], [passes(i, pred[i]) for i in ids])
 
 
 def train(name: str, x: torch.Tensor, labels: list[str], classes: tuple[str, ...], weights: list[float],
-          real: list[bool], out: Path, meta: dict, l2_grid: tuple[float, ...] = (0.01, 0.1, 1.0)) -> None:
+          real: list[bool], out: Path, meta: dict, l2_grid: tuple[float, ...] = (0.01, 0.1, 1.0), passes=None) -> None:
     y = torch.tensor([classes.index(lab) for lab in labels])
     r = torch.tensor(real)
     w = balanced(y, torch.tensor(weights), len(classes))
-    scores = {l2: cross_val(x, y, w, r, 5, len(classes), l2, 0) for l2 in l2_grid}
+    scores = {l2: cross_val(x, y, w, r, 5, len(classes), l2, 0, passes) for l2 in l2_grid}
     for l2, (acc, kap) in scores.items():
         print(f"{name}: l2 {l2:g}: 5-fold CV accuracy {acc:.3f}, pass/fail kappa {kap or 0.0:.3f}")
     l2 = max(l2_grid, key=lambda v: (scores[v][1] or 0.0, scores[v][0]))
@@ -101,7 +106,14 @@ def main() -> None:
     ap.add_argument("--train-dir", type=Path, default=TRAIN_DIR)
     ap.add_argument("--toxigen-pairs", type=int, default=150)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--only", choices=["safety", "knowledge", "refusal"], help="train one judge only")
     args = ap.parse_args()
+    if args.only in (None, "refusal"):
+        train_refusal(args.train_dir)
+    if args.only == "refusal":
+        return
+    if args.only == "knowledge":
+        return train_knowledge(args.train_dir)
 
     rows = load_labels(args.train_dir / "safety.jsonl")
     pairs = toxigen_pairs(args.toxigen_pairs, args.seed)
@@ -113,11 +125,32 @@ def main() -> None:
           [1.0] * len(rows) + [0.5] * len(pairs), [True] * len(rows) + [False] * len(pairs), SAFETY_PATH,
           {"trained_on": f"{args.train_dir.name}/safety.jsonl + ToxiGen anchor-pool pairs", "seed": args.seed})
 
-    rows = load_labels(args.train_dir / "knowledge.jsonl")
+    if args.only is None:
+        train_knowledge(args.train_dir)
+
+
+def train_knowledge(train_dir: Path) -> None:
+    rows = load_labels(train_dir / "knowledge.jsonl")
     x = knowledge_features([r["response"] for r in rows], [r["reference"] for r in rows],
                            [r["meta"].get("question", "") for r in rows])
     train("knowledge_classifier", x, [r["label"] for r in rows], KNOWLEDGE_LABELS, [1.0] * len(rows),
-          [True] * len(rows), KNOWLEDGE_PATH, {"trained_on": f"{args.train_dir.name}/knowledge.jsonl"})
+          [True] * len(rows), KNOWLEDGE_PATH, {"trained_on": f"{train_dir.name}/knowledge.jsonl"})
+
+
+def train_refusal(train_dir: Path) -> None:
+    """refusal_classifier on the labelled replies of both refusal probes (their calibration files are not read)."""
+    from ftguard.judges.refusal_classifier import PATH as REFUSAL_PATH
+    from ftguard.judges.refusal_classifier import features, request_of
+    from ftguard.probes._refusal import LABELS, PASSING
+    from ftguard.probes.base import ProbeItem
+
+    rows = load_labels(train_dir / "harmful_refusal.jsonl") + load_labels(train_dir / "xstest.jsonl")
+    items = [ProbeItem(r["item_id"], r["messages"], r.get("reference"), r["meta"]) for r in rows]
+    x = features([r["response"] for r in rows], [request_of(it) for it in items])
+    expected = [r["meta"]["expected"] for r in rows]
+    train("refusal_classifier", x, [r["label"] for r in rows], LABELS, [1.0] * len(rows), [True] * len(rows),
+          REFUSAL_PATH, {"trained_on": f"{train_dir.name}/harmful_refusal.jsonl + xstest.jsonl"},
+          l2_grid=(0.01, 0.03, 0.1, 0.3, 1.0), passes=lambda i, c: LABELS[c] == PASSING[expected[i]])
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import pytest
 
 from ftguard import pools
 from ftguard.anchor_prompts import anchor_prompts
+from ftguard.data.builtin import BUILTIN_DATA
 from ftguard.registry import PROBES, load_plugins
 
 load_plugins()
@@ -48,3 +49,12 @@ def test_leak_sees_containment_and_near_duplicates() -> None:
     words = pools.words(text)  # one word changed in a long statement is still the same statement
     assert pools.leak(" ".join(words[:3] + ("zyxwv",) + words[4:])) == "toxigen_counter"
     assert pools.leak("What is the boiling point of water at sea level in Kelvin, roughly?") is None
+
+
+@pytest.mark.skipif(not (BUILTIN_DATA / "safety_alignment" / "safety_alignment.jsonl").is_file(), reason="not built yet")
+def test_alignment_data_leak_no_probe_item() -> None:
+    from ftguard.align import load_alignment_data
+
+    convs = load_alignment_data("builtin:safety_alignment")
+    assert len(convs) >= 200
+    assert pools.leaks([c[0]["content"] for c in convs]) == []

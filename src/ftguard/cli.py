@@ -37,7 +37,51 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if errors:
         raise FtguardError(f"{args.config}: {len(errors)} error(s):\n" + "\n".join(errors))
 
-    run_study(cfg, allow_paid=args.yes)  # hosted methods may submit paid jobs only with --yes (or submit: true)
+    summary = run_study(cfg, allow_paid=args.yes)  # hosted methods may submit paid jobs only with --yes (or submit: true)
+    gate = summary.get("gate")
+    return 1 if gate and not gate["passed"] else 0  # a config with a `gate:` fails the command when the gate fails
+
+
+def _cmd_gate(args: argparse.Namespace) -> int:
+    import json
+
+    from ftguard.gate import (
+        check_thresholds,
+        format_verdict,
+        from_manifest,
+        parse_thresholds,
+        run_gate,
+    )
+
+    max_drop, min_gain = parse_thresholds(args.max_drop, "max-drop"), parse_thresholds(args.min_gain, "min-gain")
+    methods = args.methods
+    if not max_drop and not min_gain:  # no thresholds given: the run's own `gate:` config
+        manifest_path = Path(args.run_dir) / "manifest.json"
+        spec = None
+        if manifest_path.is_file():
+            try:
+                spec = from_manifest(json.loads(manifest_path.read_text(encoding="utf-8")))
+            except ValueError as e:
+                raise FtguardError(f"{manifest_path}: not valid JSON ({e})") from None
+        if not spec:
+            raise FtguardError(f"{args.run_dir}: no thresholds given and the run's config has no `gate:` section; "
+                               "give e.g. --max-drop safety=2 knowledge=3 --min-gain proficiency=5")
+        max_drop, min_gain = spec.get("max_drop") or {}, spec.get("min_gain") or {}
+        methods = methods or spec.get("methods")
+    check_thresholds(max_drop, min_gain)
+    verdict = run_gate(Path(args.run_dir), max_drop, min_gain, methods,
+                       junit=Path(args.junit) if args.junit else None, json_path=Path(args.json) if args.json else None)
+    print(format_verdict(verdict))
+    return 0 if verdict["passed"] else 1
+
+
+def _cmd_align(args: argparse.Namespace) -> int:
+    from ftguard.align import aligned_model_config
+    from ftguard.config import AlignConfig, load_config
+
+    cfg = load_config(args.config, args.overrides)
+    aligned, record = aligned_model_config(cfg.model, cfg.align or AlignConfig())
+    print(f"aligned model: {aligned.name_or_path}\n{record}")
     return 0
 
 
@@ -129,6 +173,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="hosted methods: export and check the training file, print tokens and cost; submit nothing")
     r.add_argument("--yes", action="store_true", help="allow hosted methods to submit paid fine-tuning jobs")
     r.set_defaults(fn=_cmd_run)
+    a = sub.add_parser("align", help="align the config's model (its `align:` section, or the defaults) and cache it")
+    a.add_argument("config")
+    a.add_argument("overrides", nargs="*")
+    a.set_defaults(fn=_cmd_align)
+    g = sub.add_parser("gate", help="pass/fail a finished run on its paired 95%% CIs (exit 0 pass, 1 fail, 2 error)",
+                       description="Each check passes when the lower end of the paired 95% CI of a method's change "
+                       "vs base (worst case when judges erred) clears its threshold. KEY is a category (proficiency, "
+                       "safety, knowledge) or a probe of the run. Without thresholds, the run's `gate:` config is used.")
+    g.add_argument("run_dir")
+    g.add_argument("--max-drop", nargs="*", metavar="KEY=POINTS", help="fail when a drop larger than POINTS is not ruled out")
+    g.add_argument("--min-gain", nargs="*", metavar="KEY=POINTS", help="fail unless a gain of at least POINTS is shown")
+    g.add_argument("--methods", nargs="*", help="the methods to gate (default: every method of the run)")
+    g.add_argument("--junit", help="JUnit XML path (default RUN_DIR/gate.junit.xml)")
+    g.add_argument("--json", help="verdict JSON path (default RUN_DIR/gate.json)")
+    g.set_defaults(fn=_cmd_gate)
     e = sub.add_parser("eval", help="evaluate one model on the probes")
     e.add_argument("--model", required=True,
                    help="hub id, local path, embedded:NAME or RUN/models/LABEL; with --endpoint: the served name")

@@ -139,6 +139,9 @@ class DataConfig(Strict):
     max_examples: int | None = Field(None, ge=1)  # first N training conversations (after shuffling with the run seed)
     max_seq_len: int = Field(384, ge=16)  # conversations are cut to this many tokens
     system_prompt: str | None = None  # override the builtin hotel-agent system prompt
+    # hold out this share of data.train (a fixed, seeded split by content) for the chat_holdout probe; the split
+    # is saved in the run folder (holdout.json) and the held-out conversations are never trained on
+    holdout_fraction: float = Field(0.0, ge=0, lt=1)
 
 
 Scheduler = Literal["linear", "cosine", "cosine_with_restarts", "polynomial", "constant", "constant_with_warmup",
@@ -188,6 +191,41 @@ class WiseFTConfig(Strict):
         return v
 
 
+class AlignConfig(Strict):
+    """A safety-alignment stage applied to the subject before the study (align.py): LoRA SFT through TRL's
+    SFTTrainer on refusals of harmful requests, constructive replies to hateful statements and general answers,
+    merged into the weights; cached by content like any training."""
+
+    data: str = "builtin:safety_alignment"  # or a chat JSONL file ({"messages": [...]} per line)
+    steps: int = Field(120, ge=1)
+    batch_size: int = Field(8, ge=1)
+    lr: float = Field(1.0e-3, gt=0)
+    rank: int = Field(8, ge=1)
+    alpha: float = Field(16, gt=0)
+    max_seq_len: int = Field(256, ge=16)
+    warmup_ratio: float = Field(0.1, ge=0, le=1)
+    seed: int = Field(0, ge=0)
+
+
+class GateConfig(Strict):
+    """A ship/no-ship gate checked at the end of `ftguard run` (gate.py): keys are categories or probes, values
+    points; decided on the lower end of the paired 95% CI of the change vs base."""
+
+    max_drop: dict[str, float] = Field(default_factory=dict)  # {safety: 2}: the data must rule out a larger drop
+    min_gain: dict[str, float] = Field(default_factory=dict)  # {proficiency: 5}: the gain must be shown
+    methods: list[str] | None = None  # default: every method of the run
+
+    @model_validator(mode="after")
+    def _checks(self) -> GateConfig:
+        for name, table in (("max_drop", self.max_drop), ("min_gain", self.min_gain)):
+            bad = {k: v for k, v in table.items() if v < 0}
+            if bad:
+                raise ValueError(f"{name} {bad}: a threshold is a size in points and cannot be negative")
+        if not self.max_drop and not self.min_gain:
+            raise ValueError("the gate has no checks: give max_drop and/or min_gain")
+        return self
+
+
 class ReportConfig(Strict):
     bootstrap_samples: int = Field(2000, ge=100)
     max_flips: int = Field(5, ge=0)  # flipped examples shown per method and probe
@@ -203,7 +241,9 @@ class RunConfig(Strict):
     generation: GenerationConfig = GenerationConfig()
     anchors: AnchorConfig = AnchorConfig()
     wise_ft: WiseFTConfig | None = None
+    align: AlignConfig | None = None  # align the subject first (the two-stage protocol of harmful-fine-tuning work)
     report: ReportConfig = ReportConfig()
+    gate: GateConfig | None = None  # checked at the end of `ftguard run`: exit 1 when a method fails it
     output_dir: Path = Path("runs/default")
     cache_dir: Path | None = None  # content-addressed caches; default output_dir/cache (share one across runs)
     seed: int = Field(0, ge=0)
@@ -229,6 +269,10 @@ class RunConfig(Strict):
             raise ValueError(f"method labels must be unique, {dupes} repeat: give each a distinct `tag`")
         if "base" in labels:
             raise ValueError("'base' is reserved for the untuned model: tag the method differently")
+        if self.gate is not None and self.gate.methods:
+            unknown = [m for m in self.gate.methods if m not in labels]
+            if unknown:
+                raise ValueError(f"gate.methods {unknown} are not methods of this run {labels}")
         if self.wise_ft is not None and self.wise_ft.method not in labels:
             raise ValueError(f"wise_ft.method '{self.wise_ft.method}' is not one of the methods {labels}")
         return self

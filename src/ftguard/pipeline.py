@@ -39,8 +39,13 @@ DONE_FILE = "done.json"
 
 def build_probe(cfg: RunConfig, spec: ProbeSpec) -> Probe:
     params = spec.params
-    if cfg.data.system_prompt and "system_prompt" in inspect.signature(PROBES.get(spec.name)).parameters:
+    accepts = inspect.signature(PROBES.get(spec.name)).parameters
+    if cfg.data.system_prompt and "system_prompt" in accepts:
         params.setdefault("system_prompt", cfg.data.system_prompt)  # the probe prompts as training did
+    if "conversations" in accepts and params.get("path") is None and cfg.data.holdout_fraction:
+        from ftguard.data.chat import load_holdout_conversations
+
+        params["conversations"] = load_holdout_conversations(cfg)  # chat_holdout: the held-out training part
     return PROBES.create(spec.name, **params)
 
 
@@ -139,12 +144,20 @@ def key_envs(cfg: RunConfig) -> set[str]:
 
 def run_study(cfg: RunConfig, allow_paid: bool = False) -> dict[str, Any]:
     """Run (or resume) the whole study; returns the report summary. `allow_paid` (`--yes`) lets hosted
-    methods submit paid jobs. The run folder is locked for the whole run (rundir.py)."""
+    methods submit paid jobs. The run folder is locked for the whole run (rundir.py). With `align:`, the
+    subject is aligned first (align.py, cached) and the study starts from the aligned model."""
     with claim_run_dir(cfg.output_dir):
-        return _run_study(cfg, allow_paid)
+        alignment = None
+        if cfg.align is not None:
+            from ftguard.align import aligned_model_config
+
+            aligned, record = aligned_model_config(cfg.model, cfg.align)
+            alignment = {**record, "unaligned_model": cfg.model.name_or_path, "aligned_model": aligned.name_or_path}
+            cfg = cfg.model_copy(update={"model": aligned})
+        return _run_study(cfg, allow_paid, alignment)
 
 
-def _run_study(cfg: RunConfig, allow_paid: bool) -> dict[str, Any]:
+def _run_study(cfg: RunConfig, allow_paid: bool, alignment: dict[str, Any] | None = None) -> dict[str, Any]:
     from ftguard.models import load_model, model_fingerprint
     from ftguard.report import build_report, print_summary
 
@@ -153,7 +166,7 @@ def _run_study(cfg: RunConfig, allow_paid: bool) -> dict[str, Any]:
     manifest: dict[str, Any] = {"config": json.loads(cfg.model_dump_json()), "versions": package_versions(),
                                 "git_sha": git_sha(), "host": host_info(), "seed": cfg.seed,
                                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "timings": timings, "methods": {},
-                                "history": _previous_runs(cfg.output_dir)}
+                                "history": _previous_runs(cfg.output_dir), "alignment": alignment}
     write_progress(cfg.output_dir, manifest)
     with timed(timings, "setup"):
         probe_runs = build_probe_runs(cfg)
@@ -161,6 +174,14 @@ def _run_study(cfg: RunConfig, allow_paid: bool) -> dict[str, Any]:
         base_fp = model_fingerprint(cfg.model)
         convs = load_train_conversations(cfg)
         data_fp = digest("data", convs)
+    if cfg.data.holdout_fraction:
+        from ftguard.data.chat import load_holdout_conversations
+
+        held = load_holdout_conversations(cfg)
+        write_json(cfg.output_dir / "holdout.json", {
+            "train_file": cfg.data.train, "fraction": cfg.data.holdout_fraction, "rule": "sha256 of the conversation "
+            "content (data/chat.py holdout_split), independent of seed and order", "held_out": len(held),
+            "trained_on": len(convs), "held_out_digests": [digest("conv", c) for c in held]})
     manifest.update(base_fingerprint=base_fp, train_fingerprint=data_fp, train_conversations=len(convs),
                     probes={p.probe.name: {"category": p.probe.category, "version": p.probe.version,
                                            "n": len(p.probe.items), "judges": [j.name for j, _ in p.judges],
@@ -221,6 +242,10 @@ def _run_study(cfg: RunConfig, allow_paid: bool) -> dict[str, Any]:
     finish_run(cfg.output_dir, _config_text(cfg), manifest)  # only a finished run replaces config and manifest
     summary = build_report(cfg.output_dir)
     print_summary(summary, console)
+    if summary.get("gate"):
+        from ftguard.gate import format_verdict
+
+        console.print(format_verdict(summary["gate"]), markup=False, highlight=False)
     console.log(f"report: {cfg.output_dir / 'report.html'} ({timings['total']:.0f} s)")
     return summary
 
@@ -310,6 +335,8 @@ def validate_config(cfg: RunConfig) -> list[str]:
     checks.append(("output_dir", lambda: check_output_dir(cfg.output_dir)))
     if cfg.wise_ft is not None:
         checks.append(("wise_ft", lambda: _check_wise_ft(cfg)))
+    if cfg.gate is not None:
+        checks.append(("gate", lambda: _check_gate(cfg)))
     for where, check in checks:
         try:
             check()
@@ -324,6 +351,17 @@ def _check_probe(cfg: RunConfig, spec: ProbeSpec) -> None:
     if probe.scoring == "choices" and cfg.model.endpoint:
         raise ConfigError(f"probe '{probe.name}' scores choices by log-likelihood, and a model served behind an "
                           f"API (model.endpoint) gives no log-probabilities: it cannot run on {cfg.model.name_or_path}")
+
+
+def _check_gate(cfg: RunConfig) -> None:
+    from ftguard.categories import CATEGORIES
+
+    known = {*CATEGORIES, *(s.name for s in cfg.probes)}
+    unknown = [k for k in [*cfg.gate.max_drop, *cfg.gate.min_gain] if k not in known]
+    if unknown:
+        raise ConfigError(f"keys {unknown} are neither a category nor a probe of this config ({', '.join(sorted(known))})")
+    if not cfg.methods:
+        raise ConfigError("a gate compares tuned models with the base: this config has no methods")
 
 
 def _check_wise_ft(cfg: RunConfig) -> None:

@@ -163,12 +163,43 @@ def load_train_data(spec: str, system_prompt: str | None = None) -> list[list[di
     return [[system] + [m for m in conv if m["role"] != "system"] for conv in conversations]
 
 
+HOLDOUT_SALT = "ftguard-holdout"
+
+
+def holdout_split(convs: list[list[dict[str, str]]], fraction: float) -> tuple[list, list]:
+    """(train part, held-out part) of `convs`: a conversation is held out when a hash of its content falls under
+    `fraction`, so the split depends on nothing but the data (not on the run seed or the file order), and a
+    conversation that appears twice lands on one side only."""
+    import hashlib
+
+    def held(conv: list[dict[str, str]]) -> bool:
+        blob = json.dumps([HOLDOUT_SALT, conv], sort_keys=True, ensure_ascii=False).encode()
+        return int.from_bytes(hashlib.sha256(blob).digest()[:8], "big") / 2**64 < fraction
+
+    train, holdout = [], []
+    for conv in convs:
+        (holdout if held(conv) else train).append(conv)
+    return train, holdout
+
+
+def load_holdout_conversations(cfg: Any) -> list[list[dict[str, str]]]:
+    """The part of data.train that data.holdout_fraction holds out (empty when it is 0)."""
+    if not cfg.data.holdout_fraction:
+        return []
+    return holdout_split(load_train_data(cfg.data.train, cfg.data.system_prompt), cfg.data.holdout_fraction)[1]
+
+
 def load_train_conversations(cfg: Any) -> list[list[dict[str, str]]]:
-    """The study's training conversations (`cfg.data`): loaded, checked, shuffled with the run seed and cut
-    to `data.max_examples` when it is set."""
+    """The study's training conversations (`cfg.data`): loaded, checked, without the held-out part
+    (data.holdout_fraction), shuffled with the run seed and cut to `data.max_examples` when it is set."""
     import random
 
     convs = load_train_data(cfg.data.train, cfg.data.system_prompt)
+    if cfg.data.holdout_fraction:
+        convs = holdout_split(convs, cfg.data.holdout_fraction)[0]
+        if not convs:
+            raise DataError(f"{cfg.data.train}: data.holdout_fraction={cfg.data.holdout_fraction} holds out every "
+                            "conversation; lower it")
     if cfg.data.max_examples is not None:
         convs = list(convs)
         random.Random(cfg.seed).shuffle(convs)

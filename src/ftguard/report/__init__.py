@@ -50,6 +50,7 @@ def build_report(run_dir: Path) -> dict[str, Any]:
     run_dir = Path(run_dir)
     rows, manifest = load_results(run_dir), load_manifest(run_dir)
     summary = summarize(rows, manifest)
+    summary["gate"] = _gate(run_dir, summary, manifest)
     write_json(run_dir / SUMMARY_FILE, summary)
     from ftguard.report.plots import (
         make_figures,  # matplotlib loads only here: `import ftguard.report` stays fast
@@ -61,6 +62,22 @@ def build_report(run_dir: Path) -> dict[str, Any]:
     (run_dir / REPORT_MD).write_text(render_markdown(data), encoding="utf-8")
     (run_dir / REPORT_HTML).write_text(render_html(data), encoding="utf-8")
     return summary
+
+
+def _gate(run_dir: Path, summary: dict[str, Any], manifest: dict[str, Any]) -> dict[str, Any] | None:
+    """The verdict of the run's `gate:` config (gate.json, gate.junit.xml written next to the report), or None."""
+    from ftguard.errors import ConfigError
+    from ftguard.gate import evaluate, from_manifest, write_verdict
+
+    spec = from_manifest(manifest)
+    if not spec:
+        return None
+    try:
+        verdict = evaluate(summary, spec.get("max_drop") or {}, spec.get("min_gain") or {}, spec.get("methods"))
+    except ConfigError as e:
+        return {"passed": False, "error": str(e), "checks": [], "methods": []}
+    write_verdict(run_dir, verdict)
+    return verdict
 
 
 def summary_rich_table(summary: dict[str, Any]) -> Table:

@@ -15,6 +15,7 @@ from ftguard.report import tables
 from ftguard.report.markdown import (
     RESPONSE_CHARS,
     USER_CHARS,
+    gate_note,
     last_user_message,
     summary_note,
     truncate,
@@ -112,6 +113,10 @@ def render_html(data: ReportData) -> str:
     body += ["<h2>Summary</h2>", f"<p class='note'>{esc(summary_note(s))}</p>", html_table(tables.summary_table(s))]
     if s["methods"]:
         body += ["<h3>Paired tests</h3>", html_table(tables.paired_table(s))]
+    if s.get("gate"):
+        body += ["<h2>Gate</h2>", f"<p class='note'>{esc(gate_note(s['gate']).replace('**', ''))}</p>"]
+        if s["gate"]["checks"]:
+            body.append(html_table(tables.gate_table(s["gate"])))
     if s["loglik"]:
         body += ["<h2>Knowledge log-likelihood</h2>", "<p class='note'>Mean per-token log-likelihood of the reference "
                  "answers (higher is better; judge-free).</p>", html_table(tables.loglik_table(s))]

@@ -104,6 +104,15 @@ def summary_note(summary: dict[str, Any]) -> str:
     return note
 
 
+def gate_note(verdict: dict[str, Any]) -> str:
+    if verdict.get("error"):
+        return f"**Gate: not evaluated** ({verdict['error']})."
+    failed = sum(not c["passed"] for c in verdict["checks"])
+    return (f"**Gate: {'PASS' if verdict['passed'] else 'FAIL'}** ({len(verdict['checks']) - failed} of "
+            f"{len(verdict['checks'])} checks pass). A check passes when the lower end of the paired 95% CI of the "
+            "change vs base clears the threshold (max_drop: at least -X points; min_gain: at least +G).")
+
+
 def render_markdown(data: ReportData) -> str:
     """The whole report.md as a string.
 
@@ -123,6 +132,10 @@ def render_markdown(data: ReportData) -> str:
     out += ["## Summary", "", summary_note(s), "", md_table(tables.summary_table(s)), ""]
     if s["methods"]:
         out += ["### Paired tests", "", md_table(tables.paired_table(s)), ""]
+    if s.get("gate"):
+        out += ["## Gate", "", gate_note(s["gate"]), ""]
+        if s["gate"]["checks"]:
+            out += [md_table(tables.gate_table(s["gate"])), ""]
     if s["loglik"]:
         out += ["## Knowledge log-likelihood", "", "Mean per-token log-likelihood of the reference answers "
                 "(higher is better; judge-free).", "", md_table(tables.loglik_table(s)), ""]

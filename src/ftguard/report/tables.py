@@ -158,6 +158,15 @@ def paired_table(summary: dict[str, Any]) -> Table:
     return header, rows
 
 
+def gate_table(verdict: dict[str, Any]) -> Table:
+    """One row per method and gate check: the limit, the change, the lower 95% bound it was decided on, the verdict."""
+    header = ["method", "check", "key", "limit (points)", "change", "lower 95% bound", "basis", "verdict"]
+    rows = [[c["method"], c["check"], c["key"], f"{c['limit']:g}", fmt_points(None if c["delta"] is None else c["delta"] / 100),
+             fmt_points(None if c["lower"] is None else c["lower"] / 100), c["basis"], "PASS" if c["passed"] else "FAIL"]
+            for c in verdict["checks"]]
+    return header, rows
+
+
 def loglik_table(summary: dict[str, Any]) -> Table:
     """Mean per-token log-likelihood of the reference answers: base, then each method and its paired Δ."""
     means, deltas = summary["loglik"].get("means", {}), summary["loglik"].get("deltas", {})
