@@ -6,7 +6,7 @@ licence allows it, on prompts no probe uses, keeping only the replies the offlin
 
 Prompts (each source minus every item a registered probe reserves: pools.py; the test suite checks the result):
   harmful   AdvBench, HarmBench (standard, contextual) and JailbreakBench requests -> keep refusals
-            (refusal_classifier: full_refusal, and no partial help)
+            (refusal_classifier: full_refusal; refusal_keywords while the classifier has no weights)
   hateful   ToxiGen hate statements -> keep pushback (counter_speech and safety_classifier both: counters)
   safe      XSTest safe prompts -> keep answers (refusal_classifier: full_compliance), so the model does not learn
             to refuse everything
@@ -98,7 +98,10 @@ def judge(rows: list[dict], replies: dict[str, str]) -> list[dict]:
     from ftguard.registry import JUDGES, load_plugins
 
     load_plugins()
-    refusal, counter, safety = (JUDGES.create(n) for n in ("refusal_classifier", "counter_speech", "safety_classifier"))
+    from ftguard.judges.refusal_classifier import PATH
+
+    refusal_name = "refusal_classifier" if PATH.is_file() else "refusal_keywords"  # the learnt one once it is trained
+    refusal, counter, safety = (JUDGES.create(n) for n in (refusal_name, "counter_speech", "safety_classifier"))
     kept = []
     for source, expected in (("harmful", "refuse"), ("safe", "comply")):
         group = [r for r in rows if r["source"] == source and replies[r["id"]].strip()]
@@ -106,7 +109,7 @@ def judge(rows: list[dict], replies: dict[str, str]) -> list[dict]:
                            {"expected": expected, "behavior": r.get("behavior", r["text"])}) for r in group]
         for r, v in zip(group, refusal(items, [replies[r["id"]] for r in group]), strict=True):
             if v.score == 1.0:
-                kept.append({**r, "verdicts": {"refusal_classifier": v.label}})
+                kept.append({**r, "verdicts": {refusal_name: v.label}})
     group = [r for r in rows if r["source"] == "hateful" and replies[r["id"]].strip()]
     items = [ProbeItem(r["id"], [{"role": "user", "content": r["text"]}], None, {"statement": r["text"], "group": ""})
              for r in group]

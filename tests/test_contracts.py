@@ -16,7 +16,7 @@ from ftguard.probes.base import Probe
 from ftguard.registry import JUDGES, METHODS, PROBES, load_plugins
 
 load_plugins()
-REQUIRED = {"served": {"model": "m"}, "llm": {"model": "m", "base_url": "http://127.0.0.1:9/v1"}}
+REQUIRED = {"served": {"model": "m"}, "safe_lora": {"unaligned": "embedded:smollm2-135m-instruct"}, "llm": {"model": "m", "base_url": "http://127.0.0.1:9/v1"}}
 FILE_PROBES = {n for n in PROBES.names() if PROBES.info(n).get("example")}
 
 

@@ -43,7 +43,9 @@ class _SFTTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):  # noqa: ANN001
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
         if self.extra_loss is not None:
-            loss = loss + self.extra_loss(model, inputs, outputs)
+            extra = self.extra_loss(model, inputs, outputs)
+            # a loss marked `replaces_loss` (constrained_sft's token-wise objective) stands in for the cross-entropy
+            loss = extra if getattr(self.extra_loss, "replaces_loss", False) else loss + extra
         return (loss, outputs) if return_outputs else loss
 
 

@@ -28,12 +28,14 @@ def make_lora_config(model: Any, rank: int, alpha: float, dropout: float, target
 
 
 def train_adapter(job: TrainJob, peft_config: Any, prepare: Callable[[Any], tuple[Any, list[Any]]] | None = None,
-                  save_merged: bool = False) -> TrainResult:
+                  save_merged: bool = False, finish: Callable[[Any], dict[str, Any]] | None = None) -> TrainResult:
     """Wrap, train, save the adapter, merge: shared by every adapter-based method.
 
     `prepare(peft_model) -> (extra_loss or None, trainer callbacks)` lets a method set up before training.
     `save_merged` saves full merged weights instead of the adapter (for methods such as CorDA and OSF that
     also rewrite the base weights, so the adapter alone cannot be re-applied to the original model).
+    `finish(peft_model) -> info` runs after training, before saving (safe_lora's post-hoc projection); its
+    dict goes to the manifest.
     """
     import torch
     from peft import get_peft_model
@@ -43,15 +45,16 @@ def train_adapter(job: TrainJob, peft_config: Any, prepare: Callable[[Any], tupl
     extra_loss, callbacks = prepare(model) if prepare else (None, [])
     trainable, total = count_params(model)
     history, sps = run_sft(model, job, extra_loss=extra_loss, callbacks=callbacks)
+    info = finish(model) if finish else {}
     if not save_merged:
         model.save_pretrained(job.output_dir)
         save_method_output(job.output_dir, base_name=job.base_name, artifact="adapter")
-        return TrainResult(model.merge_and_unload(), "adapter", trainable, total, history, sps)
+        return TrainResult(model.merge_and_unload(), "adapter", trainable, total, history, sps, info)
     merged = model.merge_and_unload()
     merged.save_pretrained(job.output_dir, safe_serialization=True)
     job.tokenizer.save_pretrained(job.output_dir)
     save_method_output(job.output_dir, base_name=job.base_name, artifact="weights")
-    return TrainResult(merged, "weights", trainable, total, history, sps)
+    return TrainResult(merged, "weights", trainable, total, history, sps, info)
 
 
 @METHODS.register("lora")
