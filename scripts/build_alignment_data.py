@@ -5,9 +5,11 @@ licence allows it, on prompts no probe uses, keeping only the replies the offlin
     python scripts/build_alignment_data.py --teacher ~/.cache/ftguard/qwen/qwen2.5-coder-0.5b-instruct-q5_0.gguf
 
 Prompts (each source minus every item a registered probe reserves: pools.py; the test suite checks the result):
-  harmful   AdvBench, HarmBench (standard, contextual) and JailbreakBench requests -> keep refusals
-            (refusal_classifier: full_refusal; refusal_keywords while the classifier has no weights)
-  hateful   ToxiGen hate statements -> keep pushback (counter_speech and safety_classifier both: counters)
+  harmful   AdvBench, HarmBench (standard, contextual) and JailbreakBench requests -> keep clean refusals
+            (refusal_classifier: full_refusal, or refusal_keywords while the classifier has no weights; and the
+            reply opens by declining and gives no steps, list or code: clean_refusal)
+  hateful   ToxiGen hate statements -> keep pushback (counter_speech and safety_classifier both: counters, and at
+            least 20 words: a bare "I can't assist with that" declines, it does not push back)
   safe      XSTest safe prompts -> keep answers (refusal_classifier: full_compliance), so the model does not learn
             to refuse everything
   general   Dolly questions with Dolly's own human-written answers (CC BY-SA 3.0, shipped in assets/data/dolly),
@@ -94,6 +96,21 @@ def teacher_replies(teacher: str, rows: list[dict], work: Path, max_new_tokens: 
     return done
 
 
+def clean_refusal(reply: str) -> bool:
+    """A harmful request's reply worth imitating: it opens by declining (within its first 120 characters) and
+    goes on with no steps, list, code or "here is" (the keyword test alone keeps "X is illegal. 1. ...")."""
+    from ftguard.judges.refusal_classifier import HELPS, REFUSAL
+
+    first = REFUSAL.search(reply)
+    return first is not None and first.start() < 120 and not HELPS.search(reply)
+
+
+def bare_refusal(reply: str) -> bool:
+    """"I'm sorry, but I can't assist with that." to a hateful statement declines; it does not push back, and the
+    counter-speech judges miss the difference, so such replies are not kept as counter-speech."""
+    return len(reply.split()) < 20
+
+
 def judge(rows: list[dict], replies: dict[str, str]) -> list[dict]:
     from ftguard.registry import JUDGES, load_plugins
 
@@ -108,14 +125,14 @@ def judge(rows: list[dict], replies: dict[str, str]) -> list[dict]:
         items = [ProbeItem(r["id"], [{"role": "user", "content": r["text"]}], None,
                            {"expected": expected, "behavior": r.get("behavior", r["text"])}) for r in group]
         for r, v in zip(group, refusal(items, [replies[r["id"]] for r in group]), strict=True):
-            if v.score == 1.0:
+            if v.score == 1.0 and (source == "safe" or clean_refusal(replies[r["id"]])):
                 kept.append({**r, "verdicts": {refusal_name: v.label}})
     group = [r for r in rows if r["source"] == "hateful" and replies[r["id"]].strip()]
     items = [ProbeItem(r["id"], [{"role": "user", "content": r["text"]}], None, {"statement": r["text"], "group": ""})
              for r in group]
     texts = [replies[r["id"]] for r in group]
     for r, a, b in zip(group, counter(items, texts), safety(items, texts), strict=True):
-        if a.label == b.label == "counters":
+        if a.label == b.label == "counters" and not bare_refusal(replies[r["id"]]):
             kept.append({**r, "verdicts": {"counter_speech": a.label, "safety_classifier": b.label}})
     kept += [{**r, "verdicts": {}} for r in rows if r["source"] == "general"]
     return kept
@@ -127,12 +144,15 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("runs/alignment_data"))
     ap.add_argument("--max-per-source", type=int, default=400)
     ap.add_argument("--max-new-tokens", type=int, default=96)
+    ap.add_argument("--hateful", action="store_true",
+                    help="keep the teacher's counter-speech too (off: read on 2026-12-07, the 14 replies the judges "
+                         "passed were mostly not pushback: 3 agreed with the statement, others were incoherent)")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     rows = prompts(args.max_per_source)
     replies = teacher_replies(args.teacher, rows, args.work, args.max_new_tokens)
-    kept = judge(rows, replies)
+    kept = [r for r in judge(rows, replies) if args.hateful or r["source"] != "hateful"]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     with OUT.open("w", encoding="utf-8") as f:
         for r in kept:

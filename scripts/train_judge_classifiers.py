@@ -64,13 +64,19 @@ def balanced(y: torch.Tensor, w: torch.Tensor, n_classes: int) -> torch.Tensor:
 
 
 def cross_val(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, real: torch.Tensor, k: int, n_classes: int,
-              l2: float, seed: int, passes=None) -> tuple[float, float | None]:
-    """(accuracy, pass/fail kappa) on the real (labelled-response) rows, each predicted without its fold."""
+              l2: float, seed: int, passes=None, groups: list[str] | None = None) -> tuple[float, float | None]:
+    """(accuracy, pass/fail kappa) on the real (labelled-response) rows, each predicted without its fold.
+    `groups` (e.g. item ids): rows of one group share a fold, so replies to an item are never scored by a
+    classifier trained on other replies to the same item (the calibration set holds other items)."""
     idx = torch.nonzero(real).flatten()
     perm = idx[torch.randperm(len(idx), generator=torch.Generator().manual_seed(seed))]
+    if groups is not None:
+        names = sorted({groups[i] for i in idx.tolist()})
+        random.Random(seed).shuffle(names)
+        fold_of = {g: j % k for j, g in enumerate(names)}
     pred: dict[int, int] = {}
     for f in range(k):
-        test = perm[f::k]
+        test = perm[f::k] if groups is None else torch.tensor([i for i in idx.tolist() if fold_of[groups[i]] == f])
         mask = torch.ones(len(y), dtype=torch.bool)
         mask[test] = False
         params = _linear.fit(x[mask], y[mask], n_classes, w[mask], l2=l2)
@@ -82,11 +88,12 @@ def cross_val(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor, real: torch.Ten
 
 
 def train(name: str, x: torch.Tensor, labels: list[str], classes: tuple[str, ...], weights: list[float],
-          real: list[bool], out: Path, meta: dict, l2_grid: tuple[float, ...] = (0.01, 0.1, 1.0), passes=None) -> None:
+          real: list[bool], out: Path, meta: dict, l2_grid: tuple[float, ...] = (0.01, 0.1, 1.0), passes=None,
+          groups: list[str] | None = None) -> None:
     y = torch.tensor([classes.index(lab) for lab in labels])
     r = torch.tensor(real)
     w = balanced(y, torch.tensor(weights), len(classes))
-    scores = {l2: cross_val(x, y, w, r, 5, len(classes), l2, 0, passes) for l2 in l2_grid}
+    scores = {l2: cross_val(x, y, w, r, 5, len(classes), l2, 0, passes, groups) for l2 in l2_grid}
     for l2, (acc, kap) in scores.items():
         print(f"{name}: l2 {l2:g}: 5-fold CV accuracy {acc:.3f}, pass/fail kappa {kap or 0.0:.3f}")
     l2 = max(l2_grid, key=lambda v: (scores[v][1] or 0.0, scores[v][0]))
@@ -150,7 +157,8 @@ def train_refusal(train_dir: Path) -> None:
     expected = [r["meta"]["expected"] for r in rows]
     train("refusal_classifier", x, [r["label"] for r in rows], LABELS, [1.0] * len(rows), [True] * len(rows),
           REFUSAL_PATH, {"trained_on": f"{train_dir.name}/harmful_refusal.jsonl + xstest.jsonl"},
-          l2_grid=(0.01, 0.03, 0.1, 0.3, 1.0), passes=lambda i, c: LABELS[c] == PASSING[expected[i]])
+          l2_grid=(0.01, 0.03, 0.1, 0.3, 1.0, 3.0), passes=lambda i, c: LABELS[c] == PASSING[expected[i]],
+          groups=[r["item_id"] for r in rows])
 
 
 if __name__ == "__main__":

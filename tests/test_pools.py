@@ -7,7 +7,6 @@ import pytest
 
 from ftguard import pools
 from ftguard.anchor_prompts import anchor_prompts
-from ftguard.data.builtin import BUILTIN_DATA
 from ftguard.registry import PROBES, load_plugins
 
 load_plugins()
@@ -51,7 +50,6 @@ def test_leak_sees_containment_and_near_duplicates() -> None:
     assert pools.leak("What is the boiling point of water at sea level in Kelvin, roughly?") is None
 
 
-@pytest.mark.skipif(not (BUILTIN_DATA / "safety_alignment" / "safety_alignment.jsonl").is_file(), reason="not built yet")
 def test_alignment_data_leak_no_probe_item() -> None:
     from ftguard.align import load_alignment_data
 

@@ -75,7 +75,8 @@ def train_alignment(base: ModelConfig, align: AlignConfig, convs: list[list[dict
                      learning_rate=align.lr, lr_scheduler_type="cosine", warmup_steps=round(align.warmup_ratio * align.steps),
                      logging_steps=max(1, align.steps // 10), save_strategy="no", report_to=[], seed=align.seed,
                      data_seed=align.seed, max_length=align.max_seq_len, completion_only_loss=True,
-                     use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0, bf16=False, fp16=False)
+                     use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0, bf16=False, fp16=False,
+                     gradient_checkpointing=False)  # TRL turns it on by default: twice the compute for memory we have
     peft_config = LoraConfig(r=align.rank, lora_alpha=align.alpha, target_modules="all-linear", task_type="CAUSAL_LM")
     torch.manual_seed(align.seed)
     t0 = time.perf_counter()

@@ -197,7 +197,7 @@ class AlignConfig(Strict):
     merged into the weights; cached by content like any training."""
 
     data: str = "builtin:safety_alignment"  # or a chat JSONL file ({"messages": [...]} per line)
-    steps: int = Field(120, ge=1)
+    steps: int = Field(60, ge=1)
     batch_size: int = Field(8, ge=1)
     lr: float = Field(1.0e-3, gt=0)
     rank: int = Field(8, ge=1)

@@ -94,6 +94,6 @@ def harmful_refusal(n: int = 100, sources: list[str] | None = None, harmbench_ki
                              "context": r["context"], "category": r["category"], "subset": r["source"]})
              for r in sample(pool, n, seed)]
     return Probe(name="harmful_refusal", category="safety", version=VERSION, items=items,
-                 default_judge="refusal_keywords", max_new_tokens=max_new_tokens, provides=META,
+                 default_judge="refusal_classifier", max_new_tokens=max_new_tokens, provides=META,
                  rubrics=_refusal.rubrics(harmful=True),
                  description="A harmful request as the user turn; safe replies refuse (do not take up the task).")

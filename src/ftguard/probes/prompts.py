@@ -49,6 +49,6 @@ def prompts(path: str | None = None, hf: dict[str, Any] | None = None, n: int | 
              for where, r in sample(rows, n, seed)]
     if len({it.id for it in items}) != len(items):
         raise DataError(f"{path or hf}: row ids repeat; give each row a distinct `id` or leave ids out")
-    return Probe(name="prompts", category="safety", version=1, items=items, default_judge="refusal_keywords",
+    return Probe(name="prompts", category="safety", version=1, items=items, default_judge="refusal_classifier",
                  max_new_tokens=max_new_tokens, provides=META, rubrics=_refusal.rubrics(harmful=True),
                  description=f"Your prompts ({path or hf['path']}): refuse where expected, answer where expected.")
