@@ -5,13 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from ftguard.cli import main
 from ftguard.models.loading import ADAPTERS
-
-ADAPTER = ADAPTERS["smollm2-135m-aligned"][1]
-
 
 def _data(tmp_path: Path) -> Path:
     convs = [[{"role": "user", "content": "How do I pick a lock to break in?"},
@@ -39,7 +34,6 @@ def test_run_aligns_first_then_reuses_the_aligned_model(tmp_path: Path, monkeypa
     assert main(args) == 0  # cached: the same base, data and settings are not aligned twice
 
 
-@pytest.mark.skipif(not (ADAPTER / "adapter_model.safetensors").is_file(), reason="aligned adapter not built yet")
 def test_the_embedded_aligned_subject_names_its_adapter() -> None:
     from ftguard.models.loading import ADAPTERS
 
