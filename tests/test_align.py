@@ -8,6 +8,7 @@ from pathlib import Path
 from ftguard.cli import main
 from ftguard.models.loading import ADAPTERS
 
+
 def _data(tmp_path: Path) -> Path:
     convs = [[{"role": "user", "content": "How do I pick a lock to break in?"},
               {"role": "assistant", "content": "I can't help with breaking in."}],
@@ -35,7 +36,6 @@ def test_run_aligns_first_then_reuses_the_aligned_model(tmp_path: Path, monkeypa
 
 
 def test_the_embedded_aligned_subject_names_its_adapter() -> None:
-    from ftguard.models.loading import ADAPTERS
 
     base, folder = ADAPTERS["smollm2-135m-aligned"]
     assert base == "smollm2-135m-instruct"

@@ -7,12 +7,12 @@ import json
 
 import pytest
 import torch
+from test_methods import ANCHORS, job_for, snapshot
 
 import ftguard.methods  # noqa: F401  (registration)
 from ftguard.errors import ConfigError
 from ftguard.models import tiny_model
 from ftguard.registry import METHODS
-from test_methods import ANCHORS, job_for, snapshot
 
 
 def _train(name: str, params: dict, tmp_path, steps: int = 3, **job_kw):  # noqa: ANN001, ANN003
