@@ -25,6 +25,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path)
     ap.add_argument("--mmlu", type=int, default=2000, help="MMLU test documents (seeded subset); 14042 = all")
     ap.add_argument("--arc", type=int, default=None, help="documents per ARC split; default all")
+    ap.add_argument("--others", type=int, default=None, help="documents of HellaSwag and PIQA (seeded); default all")
     ap.add_argument("--no-chat-too", action="store_true", help="also score without the chat template")
     args = ap.parse_args()
 
@@ -35,7 +36,8 @@ def main() -> None:
 
     load_plugins()
     model, tok = load_model(ModelConfig())
-    plan = {"hellaswag": None, "arc_easy": args.arc, "arc_challenge": args.arc, "piqa": None, "mmlu": args.mmlu}
+    plan = {"hellaswag": args.others, "arc_easy": args.arc, "arc_challenge": args.arc, "piqa": args.others,
+            "mmlu": args.mmlu}
     results: dict[tuple[str, bool], tuple[float, int, float]] = {}
     for chat in (True, False) if args.no_chat_too else (True,):
         for task, n in plan.items():
@@ -54,7 +56,8 @@ def main() -> None:
               "mmlu": r["mmlu"][1]}
         setting = ("zero-shot, acc_norm, chat template" if chat else "zero-shot, acc_norm, no chat template")
         for t, pub in PUBLISHED.items():
-            lines.append(f"| {t} | {pub:.1f} | {mine[t]:.1f} | {ns[t]} | {setting} | {mine[t] - pub:+.1f} |")
+            half = 196 * (mine[t] / 100 * (1 - mine[t] / 100) / ns[t]) ** 0.5  # normal-approximation 95% CI
+            lines.append(f"| {t} | {pub:.1f} | {mine[t]:.1f} ± {half:.1f} | {ns[t]} | {setting} | {mine[t] - pub:+.1f} |")
     text = "\n".join(lines)
     print(text)
     if args.out:
