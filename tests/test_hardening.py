@@ -218,35 +218,22 @@ def test_the_endpoint_is_named_before_the_first_request(tmp_path: Path, caplog) 
 
 
 # 6. Ctrl-C, hangs, Retry-After, 400.
-def _interrupt_eval(srv: RawServer, tmp_path: Path, limit_s: float) -> tuple[subprocess.Popen, float, str | None]:
-    cmd = [sys.executable, "-c", "from ftguard.cli import entry; entry()", "eval", "--endpoint", srv.url,
-           "--model", "m", "--config", str(small_config(tmp_path)), "--output-dir", str(tmp_path / "o")]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    start = len(srv.requests)
-    deadline = time.time() + 60
-    while len(srv.requests) < start + 2 and time.time() < deadline:  # requests in flight, none will be answered
-        time.sleep(0.1)
-    assert len(srv.requests) > start, "no request reached the server"
-    t0 = time.time()
-    proc.send_signal(signal.SIGINT)
-    try:
-        _, err = proc.communicate(timeout=limit_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        err = None
-    return proc, time.time() - t0, err
-
-
 def test_ctrl_c_against_a_hanging_endpoint_stops_within_seconds(tmp_path: Path) -> None:
     with RawServer(lambda body, h: None) as srv:  # accepts, never answers
-        # The first interrupted run in a fresh checkout did not exit within 30 s in 2 of 2 fresh-clone suite runs
-        # (2026-12-07; not reproduced by any later run, in isolation or in the full suite; cause not found yet):
-        # it is run, and killed if it hangs, before the measured one.
-        (tmp_path / "first").mkdir()
-        _interrupt_eval(srv, tmp_path / "first", 30)
-        proc, waited, err = _interrupt_eval(srv, tmp_path, 30)
-    assert err is not None, "the interrupted run did not exit within 30 s"
+        cmd = [sys.executable, "-c", "from ftguard.cli import entry; entry()", "eval", "--endpoint", srv.url,
+               "--model", "m", "--config", str(small_config(tmp_path)), "--output-dir", str(tmp_path / "o")]
+        # SIGINT as a terminal delivers it: a suite started in the background of a non-interactive shell inherits
+        # SIGINT ignored, and Python then keeps ignoring it (that, not ftguard, hung this test in such runs)
+        proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        deadline = time.time() + 60
+        while len(srv.requests) < 2 and time.time() < deadline:  # requests in flight, none will be answered
+            time.sleep(0.1)
+        assert srv.requests, "no request reached the server"
+        t0 = time.time()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        waited = time.time() - t0
     assert proc.returncode == 130 and waited < 5, (proc.returncode, waited, err[-500:])
     assert "interrupted" in err and "Traceback" not in err
     assert "endpoint: model 'm'" in err  # named before the first request, not after a timeout
