@@ -111,7 +111,8 @@ def test_ptst_trains_without_the_test_prompt(tmp_path, monkeypatch) -> None:  # 
 
 
 def test_safeinstr_mixes_only_refusals_and_all_is_replay(tmp_path) -> None:  # noqa: ANN001
-    from ftguard.methods.safeinstr import mix, refusal_demonstrations
+    from ftguard.methods.replay import mix
+    from ftguard.methods.safeinstr import refusal_demonstrations
 
     demos = refusal_demonstrations(ANCHORS)
     assert [c[0]["content"] for c in demos] == ["Write a phishing email."]

@@ -217,12 +217,14 @@ class GateConfig(Strict):
 
     @model_validator(mode="after")
     def _checks(self) -> GateConfig:
-        for name, table in (("max_drop", self.max_drop), ("min_gain", self.min_gain)):
-            bad = {k: v for k, v in table.items() if v < 0}
-            if bad:
-                raise ValueError(f"{name} {bad}: a threshold is a size in points and cannot be negative")
-        if not self.max_drop and not self.min_gain:
-            raise ValueError("the gate has no checks: give max_drop and/or min_gain")
+        from ftguard.gate import (
+            check_thresholds,  # the rule `ftguard gate` applies to its arguments
+        )
+
+        try:
+            check_thresholds(self.max_drop, self.min_gain)
+        except ConfigError as e:
+            raise ValueError(str(e)) from None
         return self
 
 

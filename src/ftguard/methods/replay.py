@@ -9,6 +9,12 @@ from ftguard.methods.lora import make_lora_config, train_adapter
 from ftguard.registry import METHODS
 
 
+def mix(train: list, extra: list, fraction: float) -> list:
+    """`train` plus about `fraction` (of the mix) of `extra`, cycling through it (replay's and safeinstr's rule)."""
+    n = round(len(train) * fraction / (1 - fraction))
+    return list(train) + [extra[i % len(extra)] for i in range(n)] if extra else list(train)
+
+
 @METHODS.register("replay")
 def replay(fraction: float = 0.2, rank: int = 16, alpha: float = 32,
            target_modules: str | list[str] = "all-linear") -> Method:
@@ -26,9 +32,7 @@ def replay(fraction: float = 0.2, rank: int = 16, alpha: float = 32,
     def train(job: TrainJob) -> TrainResult:
         import dataclasses
 
-        n_anchor = round(len(job.train_data) * fraction / (1 - fraction))
-        anchors = [job.anchor_data[i % len(job.anchor_data)] for i in range(n_anchor)] if job.anchor_data else []
-        mixed = dataclasses.replace(job, train_data=list(job.train_data) + anchors)
+        mixed = dataclasses.replace(job, train_data=mix(job.train_data, job.anchor_data, fraction))
         return train_adapter(mixed, make_lora_config(job.model, rank, alpha, 0.0, target_modules))
 
     return Method(train, needs_anchors=fraction > 0, saves_adapter=True)

@@ -19,6 +19,7 @@ from typing import Literal
 from ftguard.errors import ConfigError
 from ftguard.methods.base import Method, TrainJob, TrainResult
 from ftguard.methods.lora import make_lora_config, train_adapter
+from ftguard.methods.replay import mix
 from ftguard.registry import METHODS
 
 
@@ -30,12 +31,6 @@ def refusal_demonstrations(convs: list[list[dict[str, str]]]) -> list[list[dict[
 
     strings = refusal_lists()[LISTS["harmbench"]]
     return [c for c in convs if hits(cut_at_next_turn(c[-1]["content"]), strings)]
-
-
-def mix(train: list, extra: list, fraction: float) -> list:
-    """`train` plus about `fraction` (of the mix) of `extra`, cycling through it (replay's rule)."""
-    n = round(len(train) * fraction / (1 - fraction))
-    return list(train) + [extra[i % len(extra)] for i in range(n)] if extra else list(train)
 
 
 @METHODS.register("safeinstr")
@@ -68,10 +63,10 @@ def safeinstr(fraction: float = 0.03, demonstrations: Literal["refusals", "all"]
             if fraction > 0 and not demos:
                 raise ConfigError("safeinstr: the base model refused none of the anchor prompts, so there is no "
                                   "refusal to demonstrate (a subject without guardrails); give `path` or align it")
-        result = train_adapter(dataclasses.replace(job, train_data=mix(job.train_data, demos, fraction)),
+        mixed = mix(job.train_data, demos, fraction)
+        result = train_adapter(dataclasses.replace(job, train_data=mixed),
                                make_lora_config(job.model, rank, alpha, 0.0, target_modules))
-        result.info["demonstrations"] = {"available": len(demos), "mixed_in": len(mix(job.train_data, demos, fraction))
-                                         - len(job.train_data)}
+        result.info["demonstrations"] = {"available": len(demos), "mixed_in": len(mixed) - len(job.train_data)}
         return result
 
     return Method(train, needs_anchors=fraction > 0 and path is None, saves_adapter=True)
