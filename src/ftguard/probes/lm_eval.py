@@ -12,8 +12,9 @@ task name (ifeval, mmlu_pro, ...) is built by lm-eval's own registry and needs t
 building the probe says so. A model served behind an API gives no log-probabilities: the probe is skipped for it.
 
 The model ftguard already has loaded is wrapped in lm-eval's HFLM (a tuned adapter is merged into the same base
-weights), choices of a document are batched together (batch_size), and `chat_template` applies the model's chat
-template to each question as the SmolLM2 card's lighteval runs did.
+weights); by default (`share_prefix`) the prefix shared by every question (the system turn) and each document's
+context run once, and only the choices run per choice, batched (probes/_shared_prefix.py); `chat_template`
+applies the model's chat template to each question as the SmolLM2 card's lighteval runs did.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import difflib
 import logging
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, Literal
 
 from ftguard.data.mc import NOTES, load_mc, local_tasks
@@ -37,17 +39,15 @@ META = frozenset({"task", "doc_index", "gold", "subset"})
 
 
 def _hub_task_names() -> list[str]:
-    from lm_eval.tasks import TaskManager
-
-    return sorted(TaskManager().all_tasks)
+    return sorted(_task_manager(True).all_tasks)
 
 
 def _hub_docs(task: str) -> list[dict[str, Any]]:
     """The evaluation documents of a registered lm-eval task (downloads its dataset from the hub)."""
-    from lm_eval.tasks import TaskManager, get_task_dict
+    from lm_eval.tasks import get_task_dict
 
     try:
-        t = get_task_dict([task], TaskManager())[task]
+        t = get_task_dict([task], _task_manager(True))[task]
         docs = list(t.eval_docs)
     except Exception as e:  # noqa: BLE001 - datasets raises many kinds of network errors
         raise ConfigError(f"lm_eval: task {task!r} is not shipped with ftguard and lm-eval could not load it "
@@ -81,7 +81,7 @@ def _check_names(tasks: Sequence[str], hub: bool) -> None:
 @PROBES.register("lm_eval", disjoint="multiple-choice benchmarks; no anchor, replay or alignment source draws on them")
 def lm_eval(tasks: list[str] | None = None, n_per_task: int | None = 100, seed: int = 0,
             metric: Literal["acc_norm", "acc"] = "acc_norm", chat_template: bool = True, batch_size: int = 16,
-            hub: bool = False, n: int | None = None) -> Probe:
+            hub: bool = False, n: int | None = None, share_prefix: bool = True) -> Probe:
     """Multiple-choice tasks through lm-evaluation-harness, scored by log-likelihood (judge-free).
 
     Args:
@@ -94,6 +94,9 @@ def lm_eval(tasks: list[str] | None = None, n_per_task: int | None = 100, seed: 
         batch_size: lm-eval batch size (requests of one batch are scored in one forward pass).
         hub: Allow task names that are not shipped (lm-eval's registry; needs the Hugging Face hub).
         n: Total documents, split evenly over the tasks (overrides n_per_task; judge-check and tests use it).
+        share_prefix: Run each shared prefix once (the system turn; a document's context) and only the rest of
+            each choice on its key/value cache (probes/_shared_prefix.py; same log-likelihoods to float rounding);
+            false: lm-eval's HFLM loop, every choice from scratch.
     """
     tasks = list(tasks or DEFAULT_TASKS)
     if not tasks or len(set(tasks)) != len(tasks):
@@ -115,9 +118,19 @@ def lm_eval(tasks: list[str] | None = None, n_per_task: int | None = 100, seed: 
     settings = {"tasks": tasks, "metric": metric, "chat_template": chat_template, "num_fewshot": 0}
     return Probe(name="lm_eval", category="knowledge", version=VERSION, items=items, default_judge="",
                  max_new_tokens=1, provides=META, scoring="choices", scoring_params=settings,
-                 score=lambda model, tok, its: score_items(model, tok, its, metric, chat_template, batch_size, hub),
+                 score=lambda model, tok, its: score_items(model, tok, its, metric, chat_template, batch_size, hub,
+                                                           share_prefix),
                  description="Multiple-choice benchmarks (lm-evaluation-harness), log-likelihood accuracy; no judge. "
                              + "; ".join(f"{t}: {NOTES[t]}" for t in tasks if t in NOTES))
+
+
+@lru_cache(maxsize=2)
+def _task_manager(registry: bool) -> Any:
+    """lm-eval's TaskManager, built once per process: indexing lm-eval's own task YAMLs (needed only for
+    registry tasks) takes about 12 s, and simple_evaluate would do it on every call."""
+    from lm_eval.tasks import TaskManager
+
+    return TaskManager(include_defaults=registry)
 
 
 def _local_task_config(task: str, docs: list[dict[str, Any]], metric: str) -> dict[str, Any]:
@@ -136,7 +149,7 @@ def _local_task_config(task: str, docs: list[dict[str, Any]], metric: str) -> di
 
 
 def score_items(model: Any, tok: Any, items: Sequence[ProbeItem], metric: str, chat_template: bool,
-                batch_size: int, hub: bool) -> list[tuple[float, str, str]] | None:
+                batch_size: int, hub: bool, share_prefix: bool = True) -> list[tuple[float, str, str]] | None:
     """(score, label, explanation) per item from lm-eval's logged samples; None for a model without weights."""
     if tok is None:  # an endpoint: chat completions give no log-probabilities of given continuations
         return None
@@ -158,12 +171,15 @@ def score_items(model: Any, tok: Any, items: Sequence[ProbeItem], metric: str, c
             wanted[task] = [items[k].meta["doc_index"] for k in ks]
             names[task] = ks
     device = str(next(model.parameters()).device)
-    lm = HFLM(pretrained=model, tokenizer=tok, batch_size=batch_size, device=device)
+    from ftguard.probes._shared_prefix import SharedPrefixLM
+
+    lm = (SharedPrefixLM if share_prefix else HFLM)(pretrained=model, tokenizer=tok, batch_size=batch_size,
+                                                    device=device)
     for name in ("lm-eval", "lm_eval"):
         logging.getLogger(name).setLevel(logging.WARNING)
     res = harness.simple_evaluate(model=lm, tasks=configs, num_fewshot=0, log_samples=True, bootstrap_iters=0,
                                   apply_chat_template=chat_template, samples=wanted or None,
-                                  verbosity="WARNING")
+                                  verbosity="WARNING", task_manager=_task_manager(bool(wanted)))
     out: list[tuple[float, str, str] | None] = [None] * len(items)
     for task_name, ks in names.items():
         samples = res["samples"][task_name]
