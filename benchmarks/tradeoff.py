@@ -3,13 +3,16 @@
     python benchmarks/tradeoff.py                       # 3 seeds, every method in configs/tradeoff.yaml
     python benchmarks/tradeoff.py --seeds 0 --methods full lora guard
     python benchmarks/tradeoff.py --sweep               # + guard's energy / kl_weight sweep
+    python benchmarks/tradeoff.py --config configs/aligned.yaml --out runs/aligned_race   # the aligned subject
 
 Each seed is one `ftguard run` (runs/tradeoff/seed<N>, one shared content-addressed cache, so the base
 model is evaluated once and an interrupted benchmark resumes). Prints one table: proficiency gain, safety
 change, knowledge change (points, seed-averaged, 95% paired-bootstrap CI over items), drift KL(base‖tuned)
 on held-out anchor prompts, the change of the reference answers' per-token log-likelihood (knowledge
-without a judge), and seconds per training step, all measured side by side in the same run. Writes
-runs/tradeoff/tradeoff.png with the WiSE-FT curve of the LoRA adapter.
+without a judge), and seconds per training step, all measured side by side in the same run; then the same
+change per probe (xstest split into its safe and unsafe parts). Writes OUT/tradeoff.png (category axes,
+with the WiSE-FT curve of the LoRA adapter) and OUT/tradeoff_probes.png (one panel per safety and knowledge
+probe against proficiency).
 """
 
 from __future__ import annotations
@@ -27,12 +30,15 @@ SWEEP = [{"name": "guard", "tag": f"guard_e{e}_kl{k}", "energy": e, "kl_weight":
          for e in (0.0, 0.8, 0.95) for k in (0.0, 0.5, 2.0) if (e, k) != (0.0, 0.0)]
 
 
+SPLIT_BY_SUBSET = {"xstest"}  # probes whose parts are separate axes (safe prompts answered, unsafe ones refused)
+
+
 def run_seed(seed: int, methods: list[str] | None, sweep: bool, out: Path, wise_ft: bool = True,
-             steps: int | None = None) -> Path:
+             steps: int | None = None, config: Path = ROOT / "configs" / "tradeoff.yaml") -> Path:
     from ftguard.config import load_config
     from ftguard.pipeline import run_study
 
-    cfg = load_config(ROOT / "configs" / "tradeoff.yaml", [f"seed={seed}", f"output_dir={out / f'seed{seed}'}",
+    cfg = load_config(config, [f"seed={seed}", f"output_dir={out / f'seed{seed}'}",
                                                            f"cache_dir={out / 'cache'}"]
                       + ([f"train.steps={steps}"] if steps else []))
     specs = [m for m in cfg.methods if methods is None or m.label in methods]
@@ -46,14 +52,68 @@ def run_seed(seed: int, methods: list[str] | None, sweep: bool, out: Path, wise_
     return out / f"seed{seed}"
 
 
-def item_scores(run: Path) -> dict[tuple[str, str], dict[str, float]]:
-    """(model, category) -> {item key: score} from results.jsonl (judge errors left out)."""
+def axis_of(r: dict) -> str:
+    return f"{r['probe']}:{r['subset']}" if r["probe"] in SPLIT_BY_SUBSET and r.get("subset") else r["probe"]
+
+
+def item_scores(run: Path, by: str = "category") -> dict[tuple[str, str], dict[str, float]]:
+    """(model, category) -> {item key: score} from results.jsonl (judge errors left out); by="probe":
+    (model, probe axis) -> {item key: score}."""
     out: dict[tuple[str, str], dict[str, float]] = {}
     for line in (run / "results.jsonl").read_text().splitlines():
         r = json.loads(line)
         if r["score"] is not None:
-            out.setdefault((r["model"], r["category"]), {})[f"{r['probe']}/{r['item_id']}"] = r["score"]
+            key = r["category"] if by == "category" else axis_of(r)
+            out.setdefault((r["model"], key), {})[f"{r['probe']}/{r['item_id']}"] = r["score"]
     return out
+
+
+def probe_table(runs: list[Path], methods: list[str]) -> tuple[list[dict], str]:
+    """Seed-averaged change per probe axis (points, 95% CI over items), base level first."""
+    scores = [item_scores(r, by="probe") for r in runs]
+    axes = list(dict.fromkeys(a for sc in scores for (m, a) in sc if m == "base"))
+    base = {a: 100 * float(np.mean([v for sc in scores for v in sc.get(("base", a), {}).values()])) for a in axes}
+    rows = [{"method": m, **{a: seed_averaged_delta(scores, m, a) for a in axes}} for m in methods]
+    head = f"{'method':<22}" + "".join(f"{a[:24]:>26}" for a in axes)
+    lines = [head, f"{'base (level)':<22}" + "".join(f"{base[a]:>26.1f}" for a in axes), "-" * len(head)]
+    for r in rows:
+        lines.append(f"{r['method']:<22}" + "".join(f"{r[a][0]:>+10.1f} [{r[a][1]:>+6.1f},{r[a][2]:>+6.1f}]"
+                                                     for a in axes))
+    return rows, "\n".join(lines)
+
+
+def plot_probes(rows: list[dict], prof: dict[str, tuple[float, float, float]], path: Path) -> None:
+    """One Pareto panel per non-proficiency probe axis: its change against the proficiency change."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    axes_names = [a for a in rows[0] if a != "method" and not a.startswith(("sgd_next_turn", "chat_holdout"))]
+    cols = min(3, len(axes_names))
+    fig, axs = plt.subplots((len(axes_names) + cols - 1) // cols, cols, figsize=(5 * cols, 4.2 *
+                            ((len(axes_names) + cols - 1) // cols)), squeeze=False)
+    for ax, name in zip(axs.flat, axes_names, strict=False):
+        curve = [r for r in rows if r["method"].startswith("lora@")] + [r for r in rows if r["method"] == "lora"]
+        if len(curve) > 1:
+            ax.plot([prof[r["method"]][0] for r in curve], [r[name][0] for r in curve], "--s", color="#888",
+                    label="WiSE-FT (lora)", zorder=1)
+            ax.legend(fontsize=8, loc="lower left", frameon=False)
+        for r in rows:
+            if r["method"].startswith("lora@"):
+                continue
+            (x, xl, xh), (y, yl, yh) = prof[r["method"]], r[name]
+            ax.errorbar(x, y, xerr=[[x - xl], [xh - x]], yerr=[[y - yl], [yh - y]], fmt="o", capsize=3)
+            ax.annotate(r["method"], (x, y), xytext=(5, 5), textcoords="offset points", fontsize=8)
+        ax.axhline(0, ls="--", lw=1, color="#999")
+        ax.axvline(0, ls="--", lw=1, color="#999")
+        ax.set_xlabel("proficiency change (points)")
+        ax.set_ylabel(f"{name} change (points)")
+    for ax in list(axs.flat)[len(axes_names):]:
+        ax.set_visible(False)
+    fig.suptitle("Per-probe learning vs forgetting, seed-averaged, 95% CI over items", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
 
 
 def seed_averaged_delta(per_run: list[dict[tuple[str, str], dict[str, float]]], method: str, category: str
@@ -170,7 +230,8 @@ def plot(rows: list[dict], path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--methods", nargs="+", help="method labels from configs/tradeoff.yaml (default: all)")
+    ap.add_argument("--config", type=Path, default=ROOT / "configs" / "tradeoff.yaml", help="the study to repeat")
+    ap.add_argument("--methods", nargs="+", help="method labels from the config (default: all)")
     ap.add_argument("--sweep", action="store_true", help="add guard runs over energy x kl_weight")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "tradeoff")
     ap.add_argument("--steps", type=int, help="override train.steps (every method trains this many steps)")
@@ -181,13 +242,18 @@ def main() -> None:
     if args.table_only:
         runs = [args.out / f"seed{s}" for s in args.seeds if (args.out / f"seed{s}" / "manifest.json").exists()]
     else:
-        runs = [run_seed(s, args.methods, args.sweep, args.out, not args.no_wise_ft, args.steps) for s in args.seeds]
+        runs = [run_seed(s, args.methods, args.sweep, args.out, not args.no_wise_ft, args.steps, args.config)
+                for s in args.seeds]
     rows, text = table(runs, args.methods)
     print(f"\nseeds {args.seeds}; Δ in points vs base; drift = mean token KL(base‖tuned) on held-out anchors\n")
     print(text)
+    prows, ptext = probe_table(runs, [r["method"] for r in rows])
+    print("\nper probe (base level, then Δ [95% CI] in points):\n")
+    print(ptext)
     plot(rows, args.out / "tradeoff.png")
-    (args.out / "tradeoff.json").write_text(json.dumps(rows, indent=2))
-    print(f"\nwrote {args.out / 'tradeoff.png'} and tradeoff.json")
+    plot_probes(prows, {r["method"]: r["proficiency"] for r in rows}, args.out / "tradeoff_probes.png")
+    (args.out / "tradeoff.json").write_text(json.dumps({"categories": rows, "probes": prows}, indent=2))
+    print(f"\nwrote {args.out / 'tradeoff.png'}, tradeoff_probes.png and tradeoff.json")
 
 
 if __name__ == "__main__":

@@ -43,3 +43,20 @@ def test_fit_messages_keeps_system_and_last_turn(tiny_lm) -> None:  # noqa: ANN0
     assert fitted[0] == msgs[0] and fitted[-1] == msgs[-1]
     assert [m["role"] for m in fitted[1:]] == ["user", "assistant"] * ((len(fitted) - 2) // 2) + ["user"]
     assert len(render_prompt(tok, msgs, 200)) <= 200 < len(render_prompt(tok, msgs, 10_000))
+
+
+def test_length_batches_pad_no_prompt_to_more_than_twice_its_length() -> None:
+    from ftguard.generation import length_batches
+
+    lengths = [250, 240, 40, 38, 36, 30, 20, 19, 18, 10]
+    batches = length_batches(list(range(10)), lengths, batch_size=3)
+    assert batches == [[0, 1], [2, 3, 4], [5, 6, 7], [8, 9]]
+    assert all(lengths[i] * 2 >= lengths[b[0]] for b in batches for i in b)
+    assert sorted(i for b in batches for i in b) == list(range(10))
+
+
+def test_generation_is_the_same_whatever_the_batching(tiny_lm) -> None:  # noqa: ANN001
+    model, tok = tiny_lm
+    prompts = [[{"role": "user", "content": "word " * k}] for k in (1, 40, 2, 35, 3)]
+    one_by_one = [generate(model, tok, [p], max_new_tokens=6)[0] for p in prompts]
+    assert generate(model, tok, prompts, max_new_tokens=6, batch_size=30) == one_by_one
