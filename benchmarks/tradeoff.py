@@ -58,12 +58,12 @@ def axis_of(r: dict) -> str:
 
 def item_scores(run: Path, by: str = "category") -> dict[tuple[str, str], dict[str, float]]:
     """(model, category) -> {item key: score} from results.jsonl (judge errors left out); by="probe":
-    (model, probe axis) -> {item key: score}."""
+    (model, "category/probe axis") -> {item key: score}."""
     out: dict[tuple[str, str], dict[str, float]] = {}
     for line in (run / "results.jsonl").read_text().splitlines():
         r = json.loads(line)
         if r["score"] is not None:
-            key = r["category"] if by == "category" else axis_of(r)
+            key = r["category"] if by == "category" else f"{r['category']}/{axis_of(r)}"
             out.setdefault((r["model"], key), {})[f"{r['probe']}/{r['item_id']}"] = r["score"]
     return out
 
@@ -74,12 +74,33 @@ def probe_table(runs: list[Path], methods: list[str]) -> tuple[list[dict], str]:
     axes = list(dict.fromkeys(a for sc in scores for (m, a) in sc if m == "base"))
     base = {a: 100 * float(np.mean([v for sc in scores for v in sc.get(("base", a), {}).values()])) for a in axes}
     rows = [{"method": m, **{a: seed_averaged_delta(scores, m, a) for a in axes}} for m in methods]
-    head = f"{'method':<22}" + "".join(f"{a[:24]:>26}" for a in axes)
-    lines = [head, f"{'base (level)':<22}" + "".join(f"{base[a]:>26.1f}" for a in axes), "-" * len(head)]
+    width = {a: max(26, len(a) + 2) for a in axes}
+    head = f"{'method':<22}" + "".join(f"{a:>{width[a]}}" for a in axes)
+    lines = [head, f"{'base (level)':<22}" + "".join(f"{base[a]:>{width[a]}.1f}" for a in axes), "-" * len(head)]
     for r in rows:
-        lines.append(f"{r['method']:<22}" + "".join(f"{r[a][0]:>+10.1f} [{r[a][1]:>+6.1f},{r[a][2]:>+6.1f}]"
+        lines.append(f"{r['method']:<22}" + "".join(f"{r[a][0]:+.1f} [{r[a][1]:+.1f}, {r[a][2]:+.1f}]".rjust(width[a])
                                                      for a in axes))
     return rows, "\n".join(lines)
+
+
+def pareto_panel(ax, rows: list[dict], prof: dict[str, tuple[float, float, float]], key: str) -> None:  # noqa: ANN001
+    """One axis of the trade-off plot: each method's change on `key` against its proficiency change (`prof`),
+    with 95% CIs both ways, and the WiSE-FT curve of the LoRA adapter when its points exist."""
+    curve = [r for r in rows if r["method"].startswith("lora@")] + [r for r in rows if r["method"] == "lora"]
+    if len(curve) > 1:  # a curve only when WiSE-FT points exist
+        ax.plot([prof[r["method"]][0] for r in curve], [r[key][0] for r in curve], "--s", color="#888",
+                label="WiSE-FT (lora)", zorder=1)
+        ax.legend(fontsize=8, loc="lower left", frameon=False)
+    for r in rows:
+        if r["method"].startswith("lora@"):
+            continue
+        (x, xl, xh), (y, yl, yh) = prof[r["method"]], r[key]
+        ax.errorbar(x, y, xerr=[[x - xl], [xh - x]], yerr=[[y - yl], [yh - y]], fmt="o", capsize=3)
+        ax.annotate(r["method"], (x, y), xytext=(5, 5), textcoords="offset points", fontsize=8)
+    ax.axhline(0, ls="--", lw=1, color="#999")
+    ax.axvline(0, ls="--", lw=1, color="#999")
+    ax.set_xlabel("proficiency change (points)")
+    ax.set_ylabel(f"{key} change (points)")
 
 
 def plot_probes(rows: list[dict], prof: dict[str, tuple[float, float, float]], path: Path) -> None:
@@ -89,26 +110,12 @@ def plot_probes(rows: list[dict], prof: dict[str, tuple[float, float, float]], p
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    axes_names = [a for a in rows[0] if a != "method" and not a.startswith(("sgd_next_turn", "chat_holdout"))]
+    axes_names = [a for a in rows[0] if a != "method" and not a.startswith("proficiency/")]
     cols = min(3, len(axes_names))
     fig, axs = plt.subplots((len(axes_names) + cols - 1) // cols, cols, figsize=(5 * cols, 4.2 *
                             ((len(axes_names) + cols - 1) // cols)), squeeze=False)
     for ax, name in zip(axs.flat, axes_names, strict=False):
-        curve = [r for r in rows if r["method"].startswith("lora@")] + [r for r in rows if r["method"] == "lora"]
-        if len(curve) > 1:
-            ax.plot([prof[r["method"]][0] for r in curve], [r[name][0] for r in curve], "--s", color="#888",
-                    label="WiSE-FT (lora)", zorder=1)
-            ax.legend(fontsize=8, loc="lower left", frameon=False)
-        for r in rows:
-            if r["method"].startswith("lora@"):
-                continue
-            (x, xl, xh), (y, yl, yh) = prof[r["method"]], r[name]
-            ax.errorbar(x, y, xerr=[[x - xl], [xh - x]], yerr=[[y - yl], [yh - y]], fmt="o", capsize=3)
-            ax.annotate(r["method"], (x, y), xytext=(5, 5), textcoords="offset points", fontsize=8)
-        ax.axhline(0, ls="--", lw=1, color="#999")
-        ax.axvline(0, ls="--", lw=1, color="#999")
-        ax.set_xlabel("proficiency change (points)")
-        ax.set_ylabel(f"{name} change (points)")
+        pareto_panel(ax, rows, prof, name)
     for ax in list(axs.flat)[len(axes_names):]:
         ax.set_visible(False)
     fig.suptitle("Per-probe learning vs forgetting, seed-averaged, 95% CI over items", fontsize=11)
@@ -205,23 +212,9 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    prof = {r["method"]: r["proficiency"] for r in rows}
     for ax, cat in zip(axes, ("safety", "knowledge"), strict=True):
-        curve = [r for r in rows if r["method"].startswith("lora@")] + [r for r in rows if r["method"] == "lora"]
-        if len(curve) > 1:  # a curve only when WiSE-FT points exist
-            ax.plot([r["proficiency"][0] for r in curve], [r[cat][0] for r in curve], "--s", color="#888",
-                    label="WiSE-FT (lora)", zorder=1)
-        for r in rows:
-            if r["method"].startswith("lora@"):
-                continue
-            (x, xl, xh), (y, yl, yh) = r["proficiency"], r[cat]
-            ax.errorbar(x, y, xerr=[[x - xl], [xh - x]], yerr=[[y - yl], [yh - y]], fmt="o", capsize=3)
-            ax.annotate(r["method"], (x, y), xytext=(5, 5), textcoords="offset points", fontsize=8)
-        ax.axhline(0, ls="--", lw=1, color="#999")
-        ax.axvline(0, ls="--", lw=1, color="#999")
-        ax.set_xlabel("proficiency change (points)")
-        ax.set_ylabel(f"{cat} change (points)")
-        if len(curve) > 1:
-            ax.legend(fontsize=8, loc="lower left", frameon=False)
+        pareto_panel(ax, rows, prof, cat)
     fig.suptitle("Learning vs forgetting, seed-averaged, 95% CI over items", fontsize=11)
     fig.tight_layout()
     fig.savefig(path, dpi=130)

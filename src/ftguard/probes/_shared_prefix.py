@@ -69,7 +69,7 @@ class SharedPrefixLM(HFLM):
             return super()._loglikelihood_tokens(requests, disable_tqdm=disable_tqdm, override_bs=override_bs)
         seqs = [ctx + cont for _, ctx, cont in requests]
         long = [i for i, s in enumerate(seqs) if len(s) > self.max_length + 1]
-        mine = [i for i in range(len(requests)) if i not in set(long)]
+        mine = sorted(set(range(len(requests))) - set(long))
         out: list[tuple[float, bool] | None] = [None] * len(requests)
         if long:
             for i, r in zip(long, super()._loglikelihood_tokens([requests[i] for i in long], disable_tqdm=True),
