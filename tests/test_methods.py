@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -181,3 +183,19 @@ def test_covariance_hooks_skip_padding_and_share_inputs() -> None:
     x = seen[0].double()
     one = activation_covariances(model, tok, ANCHORS[:1], 384, outputs=False)
     assert torch.allclose(one[q][0], x.T @ x / x.shape[0], rtol=1e-4, atol=1e-6)
+
+
+def test_bf16_mixed_precision_autocasts_the_passes_and_keeps_float32_weights(tmp_path) -> None:  # noqa: ANN001
+    from ftguard.methods._sft import training_args
+
+    job = job_for(*tiny_model(), tmp_path)
+    assert not training_args(job).bf16
+    job = dataclasses.replace(job, train=TrainConfig(steps=2, batch_size=2, logging_steps=1, mixed_precision="bf16"))
+    assert training_args(job).bf16 and not training_args(job).fp16
+    seen = []
+    model = job.model
+    hook = model.get_input_embeddings().register_forward_hook(lambda m, i, o: seen.append(torch.is_autocast_enabled("cpu")))
+    result = METHODS.create("full")(job)
+    hook.remove()
+    assert seen and all(seen)  # every training forward ran under bf16 autocast
+    assert all(p.dtype == torch.float32 for p in result.model.parameters())

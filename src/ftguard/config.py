@@ -159,6 +159,15 @@ class TrainConfig(Strict):
     max_grad_norm: float = Field(1.0, ge=0)  # 0 = no clipping
     logging_steps: int = Field(5, ge=1)
     use_cpu: bool | None = None  # None: CUDA when available
+    # autocast for the forward/backward passes, weights and optimizer state stay float32 (mixed precision);
+    # "bf16" also runs on CPUs (fast where they have AVX512-BF16 or AMX), "fp16" needs CUDA
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+
+    @model_validator(mode="after")
+    def _fp16_needs_cuda(self) -> TrainConfig:
+        if self.mixed_precision == "fp16" and self.use_cpu:
+            raise ValueError("mixed_precision fp16 needs CUDA; on CPU use bf16 (or no)")
+        return self
 
 
 class GenerationConfig(Strict):

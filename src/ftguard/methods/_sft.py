@@ -58,6 +58,7 @@ def training_args(job: TrainJob) -> TrainingArguments:
         logging_steps=t.logging_steps, save_strategy="no", report_to=[], seed=job.seed, data_seed=job.seed,
         use_cpu=(not torch.cuda.is_available()) if t.use_cpu is None else t.use_cpu,
         remove_unused_columns=False, dataloader_num_workers=0, disable_tqdm=False,
+        bf16=t.mixed_precision == "bf16", fp16=t.mixed_precision == "fp16",
     )
 
 
