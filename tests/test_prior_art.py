@@ -33,6 +33,7 @@ def _train(name: str, params: dict, tmp_path, steps: int = 3, **job_kw):  # noqa
     ("ptst", {"train_system_prompt": "same"}),
     ("safeinstr", {"fraction": 0}),
     ("safe_lora", {"unaligned": "tiny:llama", "threshold": 0}),
+    ("salora", {"safety_rank": 0, "init": "lora"}),
 ])
 def test_each_baseline_at_its_reducing_setting_is_lora(name: str, params: dict, tmp_path) -> None:  # noqa: ANN001
     lora_r, lora_w = _train("lora", {"rank": 4}, tmp_path)
@@ -163,7 +164,53 @@ def test_safe_lora_projects_dissimilar_layers_onto_the_alignment_direction(tmp_p
     ("ref_kl", {"beta": -1}, "beta"), ("constrained_sft", {"betas": [-1]}, "beta"),
     ("lora_null", {"init": "lora", "freeze_a": True}, "freeze_a"), ("safeinstr", {"fraction": 1}, "fraction"),
     ("safe_lora", {"unaligned": "x", "threshold": 2}, "threshold"),
+    ("salora", {"safety_rank": -1}, "safety_rank"),
 ])
 def test_bad_baseline_settings_are_config_errors(name: str, params: dict, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         METHODS.create(name, **params)
+
+
+def test_salora_keeps_the_update_out_of_the_refusal_output_subspace(tmp_path) -> None:  # noqa: ANN001
+    import peft
+
+    from ftguard.methods.guard import activation_covariances
+    from ftguard.methods.safeinstr import refusal_demonstrations
+    from ftguard.methods.salora import top_eigenvectors
+
+    before = snapshot(tiny_model()[0])
+    r, after = _train("salora", {"rank": 4, "safety_rank": 8, "init": "task"}, tmp_path, steps=3)
+    assert r.info["safety_data"] == len(refusal_demonstrations(ANCHORS)) >= 1
+    base, tok = tiny_model()
+    probe = peft.get_peft_model(base, peft.LoraConfig(r=4, target_modules="all-linear"))
+    covs = activation_covariances(probe, tok, refusal_demonstrations(ANCHORS), 384, outputs=True)
+    checked = 0
+    for name, (_, cov_out) in covs.items():
+        key = name.removeprefix("base_model.model.") + ".weight"
+        delta = after[key] - before[key]  # the merged update C·B·A, (d_out, d_in)
+        u = top_eigenvectors(cov_out, 8)
+        assert delta.abs().max() > 0, key  # it learnt something ...
+        assert (u.T @ delta).abs().max() < 1e-4 * delta.abs().max(), key  # ... outside the safety subspace
+        checked += 1
+    assert checked == len(covs) > 0
+
+
+def test_salora_task_init_starts_a_in_the_task_inputs_and_changes_nothing_at_step_zero(tmp_path) -> None:  # noqa: ANN001
+    import peft
+
+    from ftguard.methods.guard import _lora_layers, activation_covariances
+    from ftguard.methods.salora import init_from_task, top_eigenvectors
+    from test_methods import CONVS
+
+    base, tok = tiny_model()
+    x = tok("hello there", return_tensors="pt")["input_ids"]
+    before = base(input_ids=x).logits.detach().clone()
+    model = peft.get_peft_model(base, peft.LoraConfig(r=4, target_modules="all-linear"))
+    covs = activation_covariances(model, tok, CONVS[:4], 384, outputs=False)
+    init_from_task(model, covs, 4)
+    assert torch.allclose(model(input_ids=x).logits, before)  # B = 0
+    for name, layer in _lora_layers(model).items():
+        v = top_eigenvectors(covs[name][0], 4)
+        a = layer.lora_A["default"].weight
+        rows = a / a.norm(dim=1, keepdim=True)
+        assert torch.allclose((rows @ v).abs().diagonal(), torch.ones(4), atol=1e-4)

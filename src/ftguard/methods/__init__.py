@@ -15,6 +15,7 @@ from ftguard.methods import (  # noqa: F401  (registration)
     replay,
     safe_lora,
     safeinstr,
+    salora,
 )
 from ftguard.methods.base import Method, TrainJob, TrainResult
 
