@@ -197,10 +197,10 @@ def test_salora_keeps_the_update_out_of_the_refusal_output_subspace(tmp_path) ->
 
 def test_salora_task_init_starts_a_in_the_task_inputs_and_changes_nothing_at_step_zero(tmp_path) -> None:  # noqa: ANN001
     import peft
+    from test_methods import CONVS
 
     from ftguard.methods.guard import _lora_layers, activation_covariances
     from ftguard.methods.salora import init_from_task, top_eigenvectors
-    from test_methods import CONVS
 
     base, tok = tiny_model()
     x = tok("hello there", return_tensors="pt")["input_ids"]
