@@ -32,6 +32,8 @@ def main() -> None:
     ap.add_argument("--calibration-per-model", type=int, default=55, help="calibration rows kept per model")
     ap.add_argument("--exclude", type=Path, nargs="*", default=[], help="labelled files whose (item, reply) to skip")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model-prefix", default="", help='prepended to each model name and row id, e.g. "aligned_" '
+                    "for another subject's replies (scripts/refusal_kappa_by_subject.py splits by it)")
     args = ap.parse_args()
 
     seen = set()
@@ -57,10 +59,10 @@ def main() -> None:
                 continue
             seen.add((r["item_id"], r["response"]))
             it = items[(probe, r["item_id"])]
-            row = {"id": f"{r['model']}/{r['item_id']}", "probe": probe, "item_id": r["item_id"],
-                   "model": r["model"], "messages": it.messages, "reference": it.reference, "meta": it.meta,
-                   "response": r["response"]}
-            parts[part_of(r["item_id"])].setdefault(r["model"], []).append(row)
+            model = args.model_prefix + r["model"]
+            row = {"id": f"{model}/{r['item_id']}", "probe": probe, "item_id": r["item_id"], "model": model,
+                   "messages": it.messages, "reference": it.reference, "meta": it.meta, "response": r["response"]}
+            parts[part_of(r["item_id"])].setdefault(model, []).append(row)
         for part, by_model in parts.items():
             out = []
             for model, model_rows in sorted(by_model.items()):

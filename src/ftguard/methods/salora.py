@@ -35,7 +35,8 @@ log = logging.getLogger(__name__)
 
 
 def top_eigenvectors(cov: torch.Tensor, k: int) -> torch.Tensor:
-    """(d, k): eigenvectors of the k largest eigenvalues of `cov`."""
+    """(d, min(k, d)): eigenvectors of the k largest eigenvalues of `cov` (lora_null.null_basis is the smallest)."""
+    k = min(k, cov.shape[0])
     _, vecs = torch.linalg.eigh(cov.double())  # ascending
     return vecs[:, -k:].flip(1).float().contiguous() if k else cov.new_zeros((cov.shape[0], 0)).float()
 
@@ -47,7 +48,7 @@ def init_from_task(model: Any, covs: dict[str, tuple[torch.Tensor, Any]], rank: 
     for name, layer in _lora_layers(model).items():
         cov = covs[name][0]
         if id(cov) not in memo:
-            memo[id(cov)] = top_eigenvectors(cov, min(rank, cov.shape[0]))
+            memo[id(cov)] = top_eigenvectors(cov, rank)
         v = memo[id(cov)]  # (d_in, r)
         for key in layer.lora_A:
             a = layer.lora_A[key].weight  # (r, d_in)
@@ -90,7 +91,7 @@ def salora(rank: int = 16, alpha: float = 32, safety_rank: int = 32, init: Liter
                                       "safety data for the safety module (a subject without guardrails)")
                 covs = activation_covariances(model, job.tokenizer, demos, job.max_seq_len, outputs=True)
                 none = torch.zeros(0, 0)
-                bases = {n: (none, top_eigenvectors(co, min(safety_rank, co.shape[0]))) for n, (_, co) in covs.items()}
+                bases = {n: (none, top_eigenvectors(co, safety_rank)) for n, (_, co) in covs.items()}
                 projector = _Projector(model, bases)
                 projector.project()
                 callbacks.append(projector)
