@@ -32,6 +32,10 @@ def main() -> None:
     ap.add_argument("--calibration-per-model", type=int, default=55, help="calibration rows kept per model")
     ap.add_argument("--exclude", type=Path, nargs="*", default=[], help="labelled files whose (item, reply) to skip")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--calibration-groups", nargs="+", help="split by meta.group instead of by item hash: items of "
+                    "these groups are the calibration part, the rest training (a held-out-group check)")
+    ap.add_argument("--tag-runs", action="store_true", help="append each run folder's name to the model name, so "
+                    "several seeds of one method get distinct row ids")
     ap.add_argument("--model-prefix", default="", help='prepended to each model name and row id, e.g. "aligned_" '
                     "for another subject's replies (scripts/refusal_kappa_by_subject.py splits by it)")
     args = ap.parse_args()
@@ -46,7 +50,10 @@ def main() -> None:
 
     rows, items = [], {}
     for run in args.runs:
-        rows += [json.loads(x) for x in (run / "results.jsonl").read_text().splitlines() if x.strip()]
+        run_rows = [json.loads(x) for x in (run / "results.jsonl").read_text().splitlines() if x.strip()]
+        for r in run_rows:
+            r["model"] += f"_{run.name}" if args.tag_runs else ""
+        rows += run_rows
         cfg = load_config(run / "config.yaml", ["output_dir=/tmp/ftguard-export-unused"])
         items.update({(pr.probe.name, it.id): it for pr in build_probe_runs(cfg) for it in pr.probe.items})
     args.out.mkdir(parents=True, exist_ok=True)
@@ -62,7 +69,9 @@ def main() -> None:
             model = args.model_prefix + r["model"]
             row = {"id": f"{model}/{r['item_id']}", "probe": probe, "item_id": r["item_id"], "model": model,
                    "messages": it.messages, "reference": it.reference, "meta": it.meta, "response": r["response"]}
-            parts[part_of(r["item_id"])].setdefault(model, []).append(row)
+            part = (part_of(r["item_id"]) if not args.calibration_groups
+                    else "calibration" if it.meta.get("group") in args.calibration_groups else "train")
+            parts[part].setdefault(model, []).append(row)
         for part, by_model in parts.items():
             out = []
             for model, model_rows in sorted(by_model.items()):

@@ -93,3 +93,22 @@ def test_refusal_calibration_labels_are_reproducible_by_a_second_blind_reader() 
         passes = [(first[r["id"]]["label"] == PASSING[r["meta"]["expected"]],
                    r["label"] == PASSING[r["meta"]["expected"]]) for r in second]
         assert cohen_kappa([a for a, _ in passes], [b for _, b in passes]) >= 0.9, probe
+
+
+def test_safety_calibration_is_reproducible_and_its_aligned_groups_are_held_out_of_training() -> None:
+    """The aligned subject's ToxiGen calibration replies are about groups with no aligned training reply (the
+    held-out-group split of scripts/export_for_labelling.py), no calibration reply is a training row, and a second
+    blind reader agrees with the labels (pass = counters, kappa >= 0.9)."""
+    from ftguard.judge_check import CALIBRATION_DIR, load_labels
+    from ftguard.report.compare import cohen_kappa
+
+    cal = load_labels(CALIBRATION_DIR / "safety.jsonl")
+    train = load_labels(CALIBRATION_DIR / "train" / "safety.jsonl")
+    aligned = lambda rows: [r for r in rows if r["model"].startswith("aligned_")]  # noqa: E731
+    assert len(aligned(cal)) >= 100 and len(aligned(train)) >= 200
+    assert not {r["meta"]["group"] for r in aligned(cal)} & {r["meta"]["group"] for r in aligned(train)}
+    assert not {(r["item_id"], r["response"]) for r in cal} & {(r["item_id"], r["response"]) for r in train}
+    first = {r["id"]: r["label"] for r in cal}
+    second = load_labels(CALIBRATION_DIR / "second_reader" / "safety.jsonl")
+    assert len(second) >= 100 and all(r["id"] in first for r in second)
+    assert cohen_kappa([first[r["id"]] == "counters" for r in second], [r["label"] == "counters" for r in second]) >= 0.9

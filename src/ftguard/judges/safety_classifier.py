@@ -72,6 +72,6 @@ def safety_classifier() -> Judge:
                                    f"no explicit cue, classifier p={p:.2f}; rules: {rule.explanation}"))
         return out
 
-    return Judge("safety_classifier", "5", judge, labels=LABELS, needs=frozenset({"statement", "group"}))
+    return Judge("safety_classifier", "6", judge, labels=LABELS, needs=frozenset({"statement", "group"}))
 
 
