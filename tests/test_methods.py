@@ -101,6 +101,37 @@ def test_guard_keeps_updates_out_of_the_anchor_subspace(tmp_path, monkeypatch) -
         assert a.abs().sum() > 0
 
 
+def test_guard_anchor_statistics_are_cached_per_base_and_give_the_same_training(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """The second guard run on the same base and anchors loads the KL targets and subspace bases from the study
+    cache (no anchor pass) and trains exactly as the first; a torn cache entry is recomputed, another base is not
+    served the first base's statistics."""
+    import dataclasses
+
+    import ftguard.drift
+
+    method = METHODS.create("guard", rank=4, energy=0.9, output_energy=0.5, kl_weight=1.0)
+    passes = []
+    real = ftguard.drift.base_targets
+    monkeypatch.setattr(ftguard.drift, "base_targets", lambda *a, **k: passes.append(1) or real(*a, **k))
+
+    def run(name: str, fp: str = "base-a"):  # noqa: ANN202
+        model, tok = tiny_model()
+        job = dataclasses.replace(job_for(model, tok, tmp_path, steps=3, name=name), cache_dir=tmp_path / "cache",
+                                  base_fingerprint=fp)
+        r = method(job)
+        return r, snapshot(r.model)
+
+    (r1, w1), (r2, w2) = run("first"), run("second")
+    assert (r1.info["anchor_stats"], r2.info["anchor_stats"]) == ("computed", "cached") and len(passes) == 1
+    assert [h.get("loss") for h in r1.log_history] == [h.get("loss") for h in r2.log_history]
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+    entry = next((tmp_path / "cache" / "guard_anchor_stats").glob("*.pt"))
+    entry.write_bytes(entry.read_bytes()[:100])  # torn / corrupt: recomputed, not trusted
+    r3, w3 = run("third")
+    assert r3.info["anchor_stats"] == "computed" and all(torch.equal(w1[k], w3[k]) for k in w1)
+    assert run("other", fp="base-b")[0].info["anchor_stats"] == "computed"
+
+
 def test_guard_drifts_less_than_lora_on_anchors(tmp_path) -> None:  # noqa: ANN001
     from ftguard.drift import base_targets, mean_kl
 

@@ -98,7 +98,8 @@ def _config_text(cfg: RunConfig) -> str:
 
 
 def train_method(cfg: RunConfig, spec: MethodSpec, method: Method, key: str, convs: list,
-                 timings: dict[str, float], anchors: Any, allow_paid: bool = False) -> dict[str, Any]:
+                 timings: dict[str, float], anchors: Any, allow_paid: bool = False, cache_root: Path | None = None,
+                 base_fp: str | None = None) -> dict[str, Any]:
     """Train one method from freshly loaded base weights; returns its manifest entry and the tuned model."""
     from ftguard.methods.base import TrainJob
     from ftguard.models import load_model
@@ -110,7 +111,7 @@ def train_method(cfg: RunConfig, spec: MethodSpec, method: Method, key: str, con
     job = TrainJob(model=model, tokenizer=tok, train_data=convs, train=cfg.train, lr=spec.lr or cfg.train.lr,
                    seed=cfg.seed, max_seq_len=cfg.data.max_seq_len, output_dir=folder,
                    base_name=cfg.model.name_or_path, anchor_data=anchor_data, allow_paid=allow_paid,
-                   system_prompt=cfg.data.system_prompt)
+                   system_prompt=cfg.data.system_prompt, cache_dir=cache_root, base_fingerprint=base_fp)
     console.log(f"[bold]training[/] {spec.label} ({spec.name}, lr={job.lr}, {cfg.train.steps} steps)")
     t0 = time.perf_counter()
     with timed(timings, f"train/{spec.label}"):
@@ -119,7 +120,7 @@ def train_method(cfg: RunConfig, spec: MethodSpec, method: Method, key: str, con
             "train_seconds": round(time.perf_counter() - t0, 2), "seconds_per_step": result.seconds_per_step,
             "trainable_params": result.trainable_params, "total_params": result.total_params,
             "training_data": next((h["training_data"] for h in result.log_history if "training_data" in h), None),
-            "log_history": result.log_history}
+            "log_history": result.log_history, **({"method_info": result.info} if result.info else {})}
     write_json(folder / DONE_FILE, info)  # atomic: a kill never leaves a torn done.json
     return {"info": info, "model": (result.model, tok)}
 
@@ -220,7 +221,7 @@ def _run_study(cfg: RunConfig, allow_paid: bool, alignment: dict[str, Any] | Non
             saved = cfg.model.model_copy(update={"name_or_path": str(folder), "allowed_key_envs": sorted(key_envs(cfg))})
             lazy = LazyModel(lambda m=saved: load_model(m))
         else:
-            trained = train_method(cfg, spec, method, key, convs, timings, anchors, allow_paid)
+            trained = train_method(cfg, spec, method, key, convs, timings, anchors, allow_paid, cache_root, base_fp)
             info = trained["info"]
             lazy = LazyModel(lambda m=trained["model"]: m)
         manifest["methods"][spec.label] = {k: v for k, v in info.items() if k != "log_history"}

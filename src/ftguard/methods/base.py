@@ -37,6 +37,8 @@ class TrainJob:
     anchor_data: list[list[dict[str, str]]] = field(default_factory=list)  # general/safety prompts+base answers
     allow_paid: bool = False  # `ftguard run --yes`: hosted methods may submit paid jobs
     system_prompt: str | None = None  # the system prompt the study prompts with (training data carry it)
+    cache_dir: Path | None = None  # the study's content-addressed cache (methods may keep base-model statistics there)
+    base_fingerprint: str | None = None  # identity of the base weights (ftguard.models.model_fingerprint)
 
 
 @dataclass
