@@ -25,6 +25,8 @@ from ftguard.registry import JUDGES
 from ftguard.report.compare import cohen_kappa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from refusal_kappa_by_subject import SUBJECTS  # noqa: E402  (the same pooled / aligned / unaligned split)
+
 # the groups of the aligned subject's calibration rows (scripts/export_for_labelling.py --calibration-groups)
 HOLDOUT = ["middle_east", "muslim", "chinese", "black", "asian", "native_american", "mental_disability", "latino"]
 
@@ -45,17 +47,15 @@ def verdicts_of(judge: str, rows: list[dict]) -> list[str]:
 
 
 def report(title: str, rows: list[dict], verdicts: list[str]) -> None:
-    subjects = {"pooled": lambda r: True, "aligned subject": lambda r: r["model"].startswith("aligned_"),
-                "unaligned subject": lambda r: not r["model"].startswith("aligned_")}
-    for name, keep in subjects.items():
+    for name, keep in SUBJECTS.items():
         idx = [i for i, r in enumerate(rows) if keep(r)]
         print(f"{title:42s} {name:18s} {kappa_line([rows[i] for i in idx], [verdicts[i] for i in idx])}")
 
 
 def refit_without(groups: set[str], out: Path) -> None:
     import torch
-
     import train_judge_classifiers as T
+
     from ftguard.judges.safety_classifier import SAFETY_LABELS, safety_features
 
     rows = [r for r in load_labels(T.TRAIN_DIR / "safety.jsonl") if r["meta"].get("group") not in groups]
@@ -75,10 +75,12 @@ def main() -> None:
     ap.add_argument("--holdout", nargs="+", default=HOLDOUT)
     args = ap.parse_args()
     rows = load_labels(CALIBRATION_DIR / "safety.jsonl")
-    for judge in ("counter_speech", "safety_classifier"):
-        report(f"{judge} (shipped)", rows, verdicts_of(judge, rows))
+    shipped_verdicts = {judge: verdicts_of(judge, rows) for judge in ("counter_speech", "safety_classifier")}
+    for judge, verdicts in shipped_verdicts.items():
+        report(f"{judge} (shipped)", rows, verdicts)
 
-    held = [r for r in rows if r["meta"].get("group") in set(args.holdout)]
+    held_idx = [i for i, r in enumerate(rows) if r["meta"].get("group") in set(args.holdout)]
+    held = [rows[i] for i in held_idx]
     import ftguard.judges.safety_classifier as sc
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -88,8 +90,9 @@ def main() -> None:
             report("safety_classifier refit, held-out groups", held, verdicts_of("safety_classifier", held))
         finally:
             sc.SAFETY_PATH = shipped
-    report("safety_classifier (shipped), same rows", held, verdicts_of("safety_classifier", held))
-    report("counter_speech, same rows", held, verdicts_of("counter_speech", held))
+    for judge, title in (("safety_classifier", "safety_classifier (shipped), same rows"),
+                         ("counter_speech", "counter_speech, same rows")):
+        report(title, held, [shipped_verdicts[judge][i] for i in held_idx])
 
     second_path = CALIBRATION_DIR / "second_reader" / "safety.jsonl"
     if second_path.is_file():

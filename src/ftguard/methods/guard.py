@@ -288,7 +288,7 @@ def guard(rank: int = 16, alpha: float = 32, dropout: float = 0.0, target_module
 
         def compute(model: Any) -> tuple[Any, dict[str, tuple[torch.Tensor, torch.Tensor]] | None]:
             """(KL targets or None, per-layer (input, output) bases or None) from one pass over the anchors."""
-            targets, covs = None, None
+            targets = None
             project, hooks = energy > 0 or output_energy > 0, None
             if kl_weight > 0:  # one pass over the anchors gives the KL targets and (via hooks) the covariances
                 from ftguard.drift import base_targets
