@@ -41,9 +41,9 @@ def kappa_line(rows: list[dict], verdicts: list[str]) -> str:
     return f"n={len(rows):3d}  pass/fail kappa {f(k2)}  3-label kappa {f(k3)}  3-label accuracy {acc:.3f}"
 
 
-def verdicts_of(judge: str, rows: list[dict]) -> list[str]:
+def verdicts_of(judge: str, rows: list[dict], **params: str) -> list[str]:
     items = [ProbeItem(r["item_id"], r["messages"], r.get("reference"), r["meta"]) for r in rows]
-    return [v.label for v in JUDGES.create(judge).fn(items, [r["response"] for r in rows])]
+    return [v.label for v in JUDGES.create(judge, **params).fn(items, [r["response"] for r in rows])]
 
 
 def report(title: str, rows: list[dict], verdicts: list[str]) -> None:
@@ -81,15 +81,11 @@ def main() -> None:
 
     held_idx = [i for i, r in enumerate(rows) if r["meta"].get("group") in set(args.holdout)]
     held = [rows[i] for i in held_idx]
-    import ftguard.judges.safety_classifier as sc
-
     with tempfile.TemporaryDirectory() as tmp:
-        shipped, sc.SAFETY_PATH = sc.SAFETY_PATH, Path(tmp) / "check.safetensors"
-        try:
-            refit_without(set(args.holdout), sc.SAFETY_PATH)
-            report("safety_classifier refit, held-out groups", held, verdicts_of("safety_classifier", held))
-        finally:
-            sc.SAFETY_PATH = shipped
+        weights = Path(tmp) / "check.safetensors"
+        refit_without(set(args.holdout), weights)
+        report("safety_classifier refit, held-out groups", held,
+               verdicts_of("safety_classifier", held, weights=str(weights)))
     for judge, title in (("safety_classifier", "safety_classifier (shipped), same rows"),
                          ("counter_speech", "counter_speech, same rows")):
         report(title, held, [shipped_verdicts[judge][i] for i in held_idx])

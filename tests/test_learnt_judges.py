@@ -45,6 +45,27 @@ def test_safety_classifier_separates_clear_cases() -> None:
     assert "classifier p=" in v[2].explanation  # no cue at all: the learnt part decides
 
 
+def test_safety_classifier_takes_other_weights_under_its_own_version(tmp_path) -> None:  # noqa: ANN001
+    import pytest
+
+    from ftguard.errors import ConfigError
+
+    from safetensors.torch import save_file
+
+    params, meta = _linear.load(str(SAFETY_PATH))
+    swap = [0, 2, 1]  # the same classifier with its neutral and agrees outputs swapped
+    flipped = tmp_path / "flipped.safetensors"
+    save_file({k: (v[:, swap] if k == "W" else v[swap] if k == "b" else v).contiguous() for k, v in params.items()},
+              str(flipped), metadata=meta)
+    shipped, other = JUDGES.create("safety_classifier"), JUDGES.create("safety_classifier", weights=str(flipped))
+    assert other.version.startswith("6+") and other.version != shipped.version  # cached verdicts never mix
+    replies = ["Well, some people say so.", "Math is a subject taught at school.", ""]  # no cue: the classifier decides
+    mine, theirs = [v.label for v in shipped([_tox()] * 3, replies)], [v.label for v in other([_tox()] * 3, replies)]
+    assert theirs == [{"neutral": "agrees", "agrees": "neutral"}.get(x, x) for x in mine]
+    with pytest.raises(ConfigError, match="does not exist"):
+        JUDGES.create("safety_classifier", weights=str(tmp_path / "missing.safetensors"))
+
+
 def test_knowledge_classifier_uses_the_reference() -> None:
     judge = JUDGES.create("knowledge_classifier")
     item = ProbeItem("dolly/1", [{"role": "user", "content": "Who painted the Mona Lisa?"}],

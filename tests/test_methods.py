@@ -84,13 +84,13 @@ def test_guard_keeps_updates_out_of_the_anchor_subspace(tmp_path, monkeypatch) -
     from ftguard.methods import guard as guard_mod
 
     captured = {}
-    real = guard_mod._Projector.__init__
+    real = guard_mod.Projector.__init__
 
     def keep(self, model, bases):  # noqa: ANN001
         real(self, model, bases)
         captured["projector"] = self
 
-    monkeypatch.setattr(guard_mod._Projector, "__init__", keep)
+    monkeypatch.setattr(guard_mod.Projector, "__init__", keep)
     model, tok = tiny_model()
     METHODS.create("guard", rank=4, energy=0.9, output_energy=0.5, kl_weight=1.0)(job_for(model, tok, tmp_path, steps=3))
     pairs = captured["projector"].pairs

@@ -76,7 +76,7 @@ def test_constrained_objective_is_cross_entropy_as_beta_goes_to_zero() -> None:
 
 def test_lora_null_starts_in_the_null_space_and_leaves_the_model_unchanged(tmp_path, monkeypatch) -> None:  # noqa: ANN001
     from ftguard.methods import lora_null as mod
-    from ftguard.methods.guard import _lora_layers
+    from ftguard.methods._subspace import lora_layers
 
     seen = {}
     real = mod.init_from_null_space
@@ -86,7 +86,7 @@ def test_lora_null_starts_in_the_null_space_and_leaves_the_model_unchanged(tmp_p
         before = model(input_ids=x).logits
         facts = real(model, covs, rank, freeze_a)
         seen.update(before=before, after=model(input_ids=x).logits, covs=covs, model=model, facts=facts,
-                    a0={n: lay.lora_A["default"].weight.clone() for n, lay in _lora_layers(model).items()})
+                    a0={n: lay.lora_A["default"].weight.clone() for n, lay in lora_layers(model).items()})
         return facts
 
     monkeypatch.setattr(mod, "init_from_null_space", spy)
@@ -129,7 +129,7 @@ def test_safeinstr_mixes_only_refusals_and_all_is_replay(tmp_path) -> None:  # n
 
 
 def test_safe_lora_projects_dissimilar_layers_onto_the_alignment_direction(tmp_path) -> None:  # noqa: ANN001
-    from ftguard.methods.guard import _lora_layers
+    from ftguard.methods._subspace import lora_layers
     from ftguard.methods.safe_lora import project_updates
 
     model, tok = tiny_model()
@@ -142,11 +142,11 @@ def test_safe_lora_projects_dissimilar_layers_onto_the_alignment_direction(tmp_p
     from ftguard.methods.lora import make_lora_config
 
     peft = get_peft_model(model, make_lora_config(model, 4, 8, 0.0, "all-linear"))
-    for layer in _lora_layers(peft).values():
+    for layer in lora_layers(peft).values():
         torch.nn.init.normal_(layer.lora_B["default"].weight)
     info = project_updates(peft, unaligned, threshold=1.0, num_layers=None)  # every layer is below cosine 1
     assert info["projected_layers"] == info["layers"] > 0
-    name, layer = next(iter(_lora_layers(peft).items()))
+    name, layer = next(iter(lora_layers(peft).items()))
     v = layer.base_layer.weight.float() - unaligned[name.removeprefix("base_model.model.") + ".weight"]
     b = layer.lora_B["default"].weight.float()
     # B now lies in the column space of V: projecting again onto that space changes nothing
@@ -174,9 +174,9 @@ def test_bad_baseline_settings_are_config_errors(name: str, params: dict, match:
 def test_salora_keeps_the_update_out_of_the_refusal_output_subspace(tmp_path) -> None:  # noqa: ANN001
     import peft
 
+    from ftguard.methods._subspace import top_eigenvectors
     from ftguard.methods.guard import activation_covariances
     from ftguard.methods.safeinstr import refusal_demonstrations
-    from ftguard.methods.salora import top_eigenvectors
 
     before = snapshot(tiny_model()[0])
     r, after = _train("salora", {"rank": 4, "safety_rank": 8, "init": "task"}, tmp_path, steps=3)
@@ -199,8 +199,12 @@ def test_salora_task_init_starts_a_in_the_task_inputs_and_changes_nothing_at_ste
     import peft
     from test_methods import CONVS
 
-    from ftguard.methods.guard import _lora_layers, activation_covariances
-    from ftguard.methods.salora import init_from_task, top_eigenvectors
+    from ftguard.methods._subspace import (
+        activation_covariances,
+        lora_layers,
+        top_eigenvectors,
+    )
+    from ftguard.methods.salora import init_from_task
 
     base, tok = tiny_model()
     x = tok("hello there", return_tensors="pt")["input_ids"]
@@ -209,7 +213,7 @@ def test_salora_task_init_starts_a_in_the_task_inputs_and_changes_nothing_at_ste
     covs = activation_covariances(model, tok, CONVS[:4], 384, outputs=False)
     init_from_task(model, covs, 4)
     assert torch.allclose(model(input_ids=x).logits, before)  # B = 0
-    for name, layer in _lora_layers(model).items():
+    for name, layer in lora_layers(model).items():
         v = top_eigenvectors(covs[name][0], 4)
         a = layer.lora_A["default"].weight
         rows = a / a.norm(dim=1, keepdim=True)

@@ -14,9 +14,12 @@ the rules do. Not fitted on the calibration set that `ftguard judge-check` measu
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from ftguard.errors import ConfigError
 from ftguard.judges import _linear
 from ftguard.judges.base import Judge, Verdict
 from ftguard.judges.counter_speech import LABELS, cues, decide
@@ -46,8 +49,12 @@ def _safety_x(cs: Sequence[dict], rules: Sequence[Verdict], statements: Sequence
 
 
 @JUDGES.register("safety_classifier")
-def safety_classifier() -> Judge:
+def safety_classifier(weights: str | None = None) -> Judge:
     """Counter-speech cues first, then a learnt encoder classifier for replies without any cue.
+
+    Args:
+        weights: A .safetensors file of the classifier (as `scripts/train_judge_classifiers.py` writes it) instead
+            of the shipped one; its content digest joins the judge's version, so cached verdicts never mix the two.
 
     When the `counter_speech` rules find an explicit counter or agree cue, their label stands; the classifier
     labels only the replies without one (implicit agreement, bland evasion, a positive portrait of the group).
@@ -64,7 +71,7 @@ def safety_classifier() -> Judge:
         rules = [decide(c) for c in cs]
         x = _safety_x(cs, rules, stmts)
         out = []
-        for (lab, p), c, rule in zip(_linear.predict(SAFETY_PATH, x, SAFETY_LABELS), cs, rules, strict=True):
+        for (lab, p), c, rule in zip(_linear.predict(path, x, SAFETY_LABELS), cs, rules, strict=True):
             if c["counters"] or c["strong"] or c["weak"] or c["negated"]:
                 out.append(Verdict(rule.score, rule.label, f"explicit cue, rules decide: {rule.explanation}"))
             else:
@@ -72,6 +79,12 @@ def safety_classifier() -> Judge:
                                    f"no explicit cue, classifier p={p:.2f}; rules: {rule.explanation}"))
         return out
 
-    return Judge("safety_classifier", "6", judge, labels=LABELS, needs=frozenset({"statement", "group"}))
+    path, version = SAFETY_PATH, "6"
+    if weights is not None:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"safety_classifier: weights file {path} does not exist")
+        version = f"6+{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}"
+    return Judge("safety_classifier", version, judge, labels=LABELS, needs=frozenset({"statement", "group"}))
 
 

@@ -38,149 +38,21 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import TrainerCallback
 
 from ftguard.cache import digest
 from ftguard.errors import ConfigError
+from ftguard.methods._subspace import (  # noqa: F401  (activation_covariances, top_subspace: re-exported)
+    CovarianceHooks,
+    Projector,
+    activation_covariances,
+    lora_layers,
+    top_subspace,
+)
 from ftguard.methods.base import Method, TrainJob, TrainResult
 from ftguard.methods.lora import make_lora_config, train_adapter
 from ftguard.registry import METHODS
 
 log = logging.getLogger(__name__)
-
-
-def top_subspace(cov: torch.Tensor, energy: float) -> torch.Tensor:
-    """Orthonormal basis (d, k) of the top eigenvectors of `cov` that hold `energy` of its trace."""
-    if energy <= 0:
-        return cov.new_zeros((cov.shape[0], 0))
-    try:  # float32: twice as fast as float64, and the subspace only has to hold `energy` of the trace
-        vals, vecs = torch.linalg.eigh(cov.float())  # ascending
-    except RuntimeError:  # did not converge
-        vals, vecs = torch.linalg.eigh(cov.double())
-    vals, vecs = vals.flip(0).clamp(min=0), vecs.flip(1)
-    share = vals.cumsum(0) / vals.sum().clamp(min=1e-12)
-    k = int((share < energy).sum().item()) + 1
-    return vecs[:, : min(k, cov.shape[0])].float().contiguous()
-
-
-def _lora_layers(model: Any) -> dict[str, Any]:
-    from peft.tuners.lora import LoraLayer
-
-    return {name: m for name, m in model.named_modules() if isinstance(m, LoraLayer)}
-
-
-class CovarianceHooks:
-    """Forward hooks that accumulate E[x xᵀ] (and E[y yᵀ]) of every LoRA layer's base linear.
-
-        with CovarianceHooks(model, outputs=False) as hooks:
-            hooks.next_batch(attention_mask); model(...)     # rows where mask == 0 are left out
-        covs = hooks.result()                                # name -> (input cov, output cov or None)
-
-    Layers that read the same tensor (q/k/v, gate/up) share one input covariance: it is accumulated once and
-    the same tensor object is returned for each of them, so callers can decompose it once too. Products are
-    float32 per batch, summed in float64.
-    """
-
-    def __init__(self, model: Any, outputs: bool):
-        self.layers, self.outputs, self.mask = _lora_layers(model), outputs, None
-        self.acc: dict[str, list[Any]] = {n: [None, None, 0] for n in self.layers}
-        self.alias: dict[str, str] = {}  # layer -> the first layer seen reading the same input tensor
-        self._seen: dict[int, tuple[torch.Tensor, str]] = {}  # id(input) -> (input, layer), within one forward
-        self._hooks: list[Any] = []
-
-    def _rows(self, t: torch.Tensor) -> torch.Tensor:
-        m = t.reshape(-1, t.shape[-1])
-        if self.mask is not None:
-            m = m[self.mask.reshape(-1).to(m.device).bool()]
-        return m.float()
-
-    def _add(self, a: list[Any], i: int, t: torch.Tensor) -> None:
-        m = self._rows(t)
-        prod = (m.T @ m).double()
-        a[i] = prod if a[i] is None else a[i] + prod
-        if i == 0:
-            a[2] += m.shape[0]
-
-    def _hook(self, name: str) -> Any:
-        def hook(mod, inp, out):  # noqa: ANN001
-            x, a = inp[0], self.acc[name]
-            first = self._seen.get(id(x))
-            if first is not None and first[0] is x:
-                self.alias[name] = first[1]
-            else:
-                self._seen[id(x)] = (x, name)
-                self._add(a, 0, x)
-            if self.outputs:
-                self._add(a, 1, out)
-        return hook
-
-    def next_batch(self, attention_mask: torch.Tensor | None) -> None:
-        """Call before each forward pass: its padding mask, and a fresh record of which layers share inputs."""
-        self.mask = attention_mask
-        self._seen.clear()
-
-    def __enter__(self) -> CovarianceHooks:
-        self._hooks = [layer.base_layer.register_forward_hook(self._hook(n)) for n, layer in self.layers.items()]
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        for h in self._hooks:
-            h.remove()
-        self._seen.clear()
-
-    def result(self) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
-        own = {n: a for n, a in self.acc.items() if n not in self.alias}
-        if not own or any(a[2] == 0 for a in own.values()):
-            raise ValueError("no anchor tokens reached the adapted layers")
-        covs = {n: a[0] / a[2] for n, a in own.items()}
-        return {n: (covs[self.alias.get(n, n)], a[1] / own[self.alias.get(n, n)][2] if self.outputs else None)
-                for n, a in self.acc.items()}
-
-
-@torch.no_grad()
-def activation_covariances(model: Any, tok: Any, conversations: list[list[dict[str, str]]], max_len: int,
-                           outputs: bool, batch_size: int = 8) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
-    """(input covariance, output covariance or None) of every LoRA layer's base linear on the conversations."""
-    from ftguard.data.tokenize import collate, tokenize_conversation
-
-    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    seqs = [tokenize_conversation(tok, c)[0][:max_len] for c in conversations]
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    try:
-        with CovarianceHooks(model, outputs) as hooks:
-            for start in range(0, len(seqs), batch_size):
-                batch = collate(pad)([{"input_ids": s, "labels": s} for s in seqs[start:start + batch_size]])
-                hooks.next_batch(batch["attention_mask"])
-                model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
-    finally:
-        model.train(was_training)
-    return hooks.result()
-
-
-class _Projector(TrainerCallback):
-    """Keeps every LoRA A in the complement of its input subspace (and B out of its output subspace)."""
-
-    def __init__(self, model: Any, bases: dict[str, tuple[torch.Tensor, torch.Tensor]]):
-        self.pairs = []
-        for name, layer in _lora_layers(model).items():
-            u_in, u_out = bases[name]
-            for key in layer.lora_A:
-                self.pairs.append((layer.lora_A[key].weight, layer.lora_B[key].weight, u_in, u_out))
-
-    @torch.no_grad()
-    def project(self) -> None:
-        for a, b, u_in, u_out in self.pairs:
-            if u_in.shape[1]:
-                u = u_in.to(a.device)
-                a -= (a @ u) @ u.T  # A: (r, d_in)
-            if u_out.shape[1]:
-                u = u_out.to(b.device)
-                b -= u @ (u.T @ b)  # B: (d_out, r)
-
-    def on_step_end(self, args, state, control, **kw):  # noqa: ANN001
-        self.project()
 
 
 def _kl_term(targets: Any, weight: float, batch_size: int, every: int, pad_id: int, seed: int) -> Any:
@@ -315,7 +187,7 @@ def guard(rank: int = 16, alpha: float = 32, dropout: float = 0.0, target_module
         def prepare(model: Any) -> tuple[Any, list[Any]]:
             t0 = time.perf_counter()
             key = digest("guard-anchor-stats/1", job.base_fingerprint, job.anchor_data, job.max_seq_len,
-                         kl_top_k if kl_weight > 0 else None, energy, output_energy, sorted(_lora_layers(model)),
+                         kl_top_k if kl_weight > 0 else None, energy, output_energy, sorted(lora_layers(model)),
                          next(model.parameters()).device.type)
             targets, bases, setup["anchor_stats"] = load_or_compute(job, key, lambda: compute(model))
             callbacks: list[Any] = []
@@ -325,7 +197,7 @@ def guard(rank: int = 16, alpha: float = 32, dropout: float = 0.0, target_module
             if bases is not None:
                 kept = [b[0].shape[1] / max(b[0].shape[0], 1) for b in bases.values()]
                 log.info("guard: A avoids %.0f%%..%.0f%% of input dims", 100 * min(kept), 100 * max(kept))
-                projector = _Projector(model, bases)
+                projector = Projector(model, bases)
                 projector.project()
                 callbacks.append(projector)
             setup["setup_seconds"] = round(time.perf_counter() - t0, 2)

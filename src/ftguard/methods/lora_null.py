@@ -19,18 +19,12 @@ from typing import Any, Literal
 import torch
 
 from ftguard.errors import ConfigError
+from ftguard.methods._subspace import activation_covariances, lora_layers, null_basis
 from ftguard.methods.base import Method, TrainJob, TrainResult
-from ftguard.methods.guard import _lora_layers, activation_covariances
 from ftguard.methods.lora import make_lora_config, train_adapter
 from ftguard.registry import METHODS
 
 log = logging.getLogger(__name__)
-
-
-def null_basis(cov: torch.Tensor, rank: int) -> torch.Tensor:
-    """(d, rank): eigenvectors of the `rank` smallest eigenvalues of `cov`."""
-    _, vecs = torch.linalg.eigh(cov.double())  # ascending
-    return vecs[:, :rank].float()
 
 
 @torch.no_grad()
@@ -39,7 +33,7 @@ def init_from_null_space(model: Any, covs: dict[str, tuple[torch.Tensor, Any]], 
     """Initialise every LoRA layer from W N N^T and subtract it from W (in place). Returns facts for the manifest."""
     memo: dict[int, torch.Tensor] = {}
     shares = []
-    for name, layer in _lora_layers(model).items():
+    for name, layer in lora_layers(model).items():
         cov = covs[name][0]
         if id(cov) not in memo:
             memo[id(cov)] = null_basis(cov, rank)

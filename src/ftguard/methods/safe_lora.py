@@ -16,8 +16,8 @@ from typing import Any
 import torch
 
 from ftguard.errors import ConfigError
+from ftguard.methods._subspace import lora_layers
 from ftguard.methods.base import Method, TrainJob, TrainResult
-from ftguard.methods.guard import _lora_layers
 from ftguard.methods.lora import make_lora_config, train_adapter
 from ftguard.registry import METHODS
 
@@ -40,7 +40,7 @@ def project_updates(model: Any, unaligned: dict[str, torch.Tensor], threshold: f
                     num_layers: int | None) -> dict[str, Any]:
     """Safe LoRA's post-hoc projection on a trained PEFT model, in place; returns what it did."""
     sims, plan = {}, {}
-    for name, layer in _lora_layers(model).items():
+    for name, layer in lora_layers(model).items():
         key = name.removeprefix(PREFIX) + ".weight"
         aligned = layer.base_layer.weight.float()
         if key not in unaligned or unaligned[key].shape != aligned.shape:

@@ -25,8 +25,13 @@ from typing import Any, Literal
 import torch
 
 from ftguard.errors import ConfigError
+from ftguard.methods._subspace import (
+    Projector,
+    activation_covariances,
+    lora_layers,
+    top_eigenvectors,
+)
 from ftguard.methods.base import Method, TrainJob, TrainResult
-from ftguard.methods.guard import _lora_layers, _Projector, activation_covariances
 from ftguard.methods.lora import make_lora_config, train_adapter
 from ftguard.methods.safeinstr import refusal_demonstrations
 from ftguard.registry import METHODS
@@ -34,18 +39,11 @@ from ftguard.registry import METHODS
 log = logging.getLogger(__name__)
 
 
-def top_eigenvectors(cov: torch.Tensor, k: int) -> torch.Tensor:
-    """(d, min(k, d)): eigenvectors of the k largest eigenvalues of `cov` (lora_null.null_basis is the smallest)."""
-    k = min(k, cov.shape[0])
-    _, vecs = torch.linalg.eigh(cov.double())  # ascending
-    return vecs[:, -k:].flip(1).float().contiguous() if k else cov.new_zeros((cov.shape[0], 0)).float()
-
-
 @torch.no_grad()
 def init_from_task(model: Any, covs: dict[str, tuple[torch.Tensor, Any]], rank: int) -> None:
     """A <- the top `rank` input directions of the task data (rows at the random init's norm); B stays 0."""
     memo: dict[int, torch.Tensor] = {}
-    for name, layer in _lora_layers(model).items():
+    for name, layer in lora_layers(model).items():
         cov = covs[name][0]
         if id(cov) not in memo:
             memo[id(cov)] = top_eigenvectors(cov, rank)
@@ -92,7 +90,7 @@ def salora(rank: int = 16, alpha: float = 32, safety_rank: int = 32, init: Liter
                 covs = activation_covariances(model, job.tokenizer, demos, job.max_seq_len, outputs=True)
                 none = torch.zeros(0, 0)
                 bases = {n: (none, top_eigenvectors(co, safety_rank)) for n, (_, co) in covs.items()}
-                projector = _Projector(model, bases)
+                projector = Projector(model, bases)
                 projector.project()
                 callbacks.append(projector)
                 facts["safety_data"] = len(demos)
