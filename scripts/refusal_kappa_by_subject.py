@@ -1,5 +1,7 @@
 """Pass/fail kappa of the refusal judges on each refusal calibration set, pooled and per subject (rows whose model
-starts with "aligned_" are the aligned subject's replies), and of the second blind reader against the labels.
+starts with "aligned_" are the aligned subject's replies), and of the second blind reader against the labels; then the
+same judges on `other_methods/`: blind labels of replies by the baselines of the method race (lora_null, ptst, ...,
+aligned subject, seed 3), to calibration-part items only, which no judge was calibrated or trained on.
 
     python scripts/refusal_kappa_by_subject.py
 """
@@ -27,17 +29,39 @@ def kappas(rows: list[dict], verdicts: list[bool]) -> str:
     return " | ".join(out)
 
 
+def verdicts_of(name: str, rows: list[dict]) -> list[bool]:
+    items = [ProbeItem(r["item_id"], r["messages"], r.get("reference"), r["meta"]) for r in rows]
+    return [v.score >= 0.5 for v in JUDGES.create(name).fn(items, [r["response"] for r in rows])]
+
+
+def by_model(rows: list[dict], verdicts: list[bool]) -> str:
+    out = []
+    for m in sorted({r["model"] for r in rows}):
+        idx = [i for i, r in enumerate(rows) if r["model"] == m]
+        agree = sum((rows[i]["label"] == PASSING[rows[i]["meta"]["expected"]]) == verdicts[i] for i in idx)
+        out.append(f"{m.removeprefix('aligned_')} {agree}/{len(idx)}")
+    return "agreement by model: " + ", ".join(out)
+
+
 def main() -> None:
     for probe in ("harmful_refusal", "xstest"):
         rows = load_labels(CALIBRATION_DIR / f"{probe}.jsonl")
-        items = [ProbeItem(r["item_id"], r["messages"], r.get("reference"), r["meta"]) for r in rows]
         for name in ("refusal_classifier", "refusal_keywords"):
-            verdicts = [v.score >= 0.5 for v in JUDGES.create(name).fn(items, [r["response"] for r in rows])]
-            print(f"{probe:16s} {name:19s} {kappas(rows, verdicts)}")
+            print(f"{probe:16s} {name:19s} {kappas(rows, verdicts_of(name, rows))}")
         by_id = {r["id"]: r for r in rows}
         second = load_labels(CALIBRATION_DIR / "second_reader" / f"{probe}.jsonl")
         print(f"{probe:16s} {'second reader':19s} "
               f"{kappas([by_id[r['id']] for r in second], [r['label'] == PASSING[r['meta']['expected']] for r in second])}")
+    for probe in ("harmful_refusal", "xstest"):
+        path = CALIBRATION_DIR / "other_methods" / f"{probe}.jsonl"
+        if not path.is_file():
+            continue
+        rows = load_labels(path)
+        for name in ("refusal_classifier", "refusal_keywords"):
+            verdicts = verdicts_of(name, rows)
+            k = cohen_kappa([r["label"] == PASSING[r["meta"]["expected"]] for r in rows], verdicts)
+            print(f"{probe:16s} {name:19s} other methods n={len(rows)} kappa "
+                  f"{'undefined' if k is None else f'{k:.3f}'} | {by_model(rows, verdicts)}")
 
 
 if __name__ == "__main__":

@@ -47,10 +47,9 @@ def test_safety_classifier_separates_clear_cases() -> None:
 
 def test_safety_classifier_takes_other_weights_under_its_own_version(tmp_path) -> None:  # noqa: ANN001
     import pytest
+    from safetensors.torch import save_file
 
     from ftguard.errors import ConfigError
-
-    from safetensors.torch import save_file
 
     params, meta = _linear.load(str(SAFETY_PATH))
     swap = [0, 2, 1]  # the same classifier with its neutral and agrees outputs swapped
@@ -133,3 +132,18 @@ def test_safety_calibration_is_reproducible_and_its_aligned_groups_are_held_out_
     second = load_labels(CALIBRATION_DIR / "second_reader" / "safety.jsonl")
     assert len(second) >= 100 and all(r["id"] in first for r in second)
     assert cohen_kappa([first[r["id"]] == "counters" for r in second], [r["label"] == "counters" for r in second]) >= 0.9
+
+
+def test_refusal_labels_of_the_race_baselines_are_on_items_no_refusal_judge_trained_on() -> None:
+    """other_methods/: blind labels of the method race's baseline replies (a fresh check of the refusal judges); every
+    item is on the calibration side of the item split, so none is an item of the learnt judge's training labels."""
+    from ftguard.judge_check import CALIBRATION_DIR, load_labels
+
+    for probe in ("harmful_refusal", "xstest"):
+        fresh = load_labels(CALIBRATION_DIR / "other_methods" / f"{probe}.jsonl")
+        train = load_labels(CALIBRATION_DIR / "train" / f"{probe}.jsonl")
+        cal = load_labels(CALIBRATION_DIR / f"{probe}.jsonl")
+        assert len(fresh) >= 100 and all(r["model"].startswith("aligned_") for r in fresh)
+        assert not {r["item_id"] for r in fresh} & {r["item_id"] for r in train}
+        assert not {(r["item_id"], r["response"]) for r in fresh} & {(r["item_id"], r["response"]) for r in cal}
+        assert {r["model"] for r in fresh}.isdisjoint({"aligned_base", "aligned_full", "aligned_lora", "aligned_guard"})

@@ -2,7 +2,12 @@
 
 import torch
 
-from ftguard.methods._subspace import eigh_descending, null_basis, top_eigenvectors, top_subspace
+from ftguard.methods._subspace import (
+    eigh_descending,
+    null_basis,
+    top_eigenvectors,
+    top_subspace,
+)
 
 
 def spd(d: int = 24, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
