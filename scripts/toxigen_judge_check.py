@@ -19,8 +19,7 @@ import tempfile
 from pathlib import Path
 
 import ftguard.judges  # noqa: F401  (registration)
-from ftguard.judge_check import CALIBRATION_DIR, load_labels
-from ftguard.probes.base import ProbeItem
+from ftguard.judge_check import CALIBRATION_DIR, label_items, load_labels
 from ftguard.registry import JUDGES
 from ftguard.report.compare import cohen_kappa
 
@@ -42,8 +41,7 @@ def kappa_line(rows: list[dict], verdicts: list[str]) -> str:
 
 
 def verdicts_of(judge: str, rows: list[dict], **params: str) -> list[str]:
-    items = [ProbeItem(r["item_id"], r["messages"], r.get("reference"), r["meta"]) for r in rows]
-    return [v.label for v in JUDGES.create(judge, **params).fn(items, [r["response"] for r in rows])]
+    return [v.label for v in JUDGES.create(judge, **params).fn(label_items(rows), [r["response"] for r in rows])]
 
 
 def report(title: str, rows: list[dict], verdicts: list[str]) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from ftguard.data import load_toxigen
-from ftguard.judge_check import CALIBRATION_DIR, load_labels
+from ftguard.judge_check import CALIBRATION_DIR, label_items, load_labels
 from ftguard.judges import _linear
 from ftguard.judges.knowledge_classifier import (
     KNOWLEDGE_LABELS,
@@ -149,10 +149,9 @@ def train_refusal(train_dir: Path) -> None:
     from ftguard.judges.refusal_classifier import PATH as REFUSAL_PATH
     from ftguard.judges.refusal_classifier import features, request_of
     from ftguard.probes._refusal import LABELS, PASSING
-    from ftguard.probes.base import ProbeItem
 
     rows = load_labels(train_dir / "harmful_refusal.jsonl") + load_labels(train_dir / "xstest.jsonl")
-    items = [ProbeItem(r["item_id"], r["messages"], r.get("reference"), r["meta"]) for r in rows]
+    items = label_items(rows)
     x = features([r["response"] for r in rows], [request_of(it) for it in items])
     expected = [r["meta"]["expected"] for r in rows]
     train("refusal_classifier", x, [r["label"] for r in rows], LABELS, [1.0] * len(rows), [True] * len(rows),

@@ -64,6 +64,13 @@ def load_labels(path: str | Path, labels: Sequence[str] | None = None) -> list[d
     return rows
 
 
+def label_items(rows: Sequence[dict[str, Any]]) -> list[Any]:
+    """The probe items that labels rows (from `load_labels`) were answered to, in the same order."""
+    from ftguard.probes.base import ProbeItem
+
+    return [ProbeItem(r["item_id"], r["messages"], r.get("reference"), r["meta"]) for r in rows]
+
+
 def _probe_of(path: str | Path) -> str:
     for lineno, row in read_jsonl(Path(path)) if Path(path).is_file() else ():
         if "probe" not in row:
@@ -96,7 +103,6 @@ def _table(m: list[list[int]], classes: Sequence[str]) -> str:
 def check(judge_name: str, labels_path: str | Path, params: dict[str, Any] | None = None,
           show: int = 20) -> tuple[dict[str, Any], str]:
     """Run the judge on the labelled rows; (result record, printable text)."""
-    from ftguard.probes.base import ProbeItem
     from ftguard.registry import JUDGES, PROBES
 
     probe_name = _probe_of(labels_path)
@@ -104,7 +110,7 @@ def check(judge_name: str, labels_path: str | Path, params: dict[str, Any] | Non
     judge = JUDGES.create(judge_name, **(params or {})).for_probe(probe)
     labels = list(judge.labels or {})
     rows = load_labels(labels_path, labels)
-    items = [ProbeItem(r["item_id"], r["messages"], r.get("reference"), r["meta"]) for r in rows]
+    items = label_items(rows)
     t0 = time.perf_counter()
     verdicts = judge(items, [r["response"] for r in rows])
     seconds = time.perf_counter() - t0

@@ -41,7 +41,7 @@ import torch
 
 from ftguard.cache import digest
 from ftguard.errors import ConfigError
-from ftguard.methods._subspace import (  # noqa: F401  (activation_covariances, top_subspace: re-exported)
+from ftguard.methods._subspace import (
     CovarianceHooks,
     Projector,
     activation_covariances,
