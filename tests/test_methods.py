@@ -216,6 +216,28 @@ def test_covariance_hooks_skip_padding_and_share_inputs() -> None:
     assert torch.allclose(one[q][0], x.T @ x / x.shape[0], rtol=1e-4, atol=1e-6)
 
 
+def test_native_bf16_is_read_from_the_cpu_flags() -> None:
+    from ftguard.methods._sft import cpu_has_native_bf16
+
+    assert cpu_has_native_bf16("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_tile\n") is True
+    assert cpu_has_native_bf16("processor\t: 0\nflags\t\t: fpu sse avx2 fma\n") is False
+    assert cpu_has_native_bf16("Processor\t: ARMv8\nFeatures\t: fp asimd\n") is None
+
+
+def test_auto_mixed_precision_is_bf16_only_where_the_cpu_computes_it(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from ftguard.methods import _sft
+
+    job = job_for(*tiny_model(), tmp_path)
+    job = dataclasses.replace(job, train=TrainConfig(steps=2, batch_size=2, logging_steps=1, mixed_precision="auto",
+                                                     use_cpu=True))
+    monkeypatch.setattr(_sft, "cpu_has_native_bf16", lambda: False)
+    assert _sft.mixed_precision(job) == "no" and not _sft.training_args(job).bf16
+    monkeypatch.setattr(_sft, "cpu_has_native_bf16", lambda: True)
+    assert _sft.mixed_precision(job) == "bf16" and _sft.training_args(job).bf16
+    result = METHODS.create("full")(job)
+    assert result.log_history[0]["mixed_precision"] == "bf16"  # recorded with the run (pipeline: done.json)
+
+
 def test_bf16_mixed_precision_autocasts_the_passes_and_keeps_float32_weights(tmp_path) -> None:  # noqa: ANN001
     from ftguard.methods._sft import training_args
 

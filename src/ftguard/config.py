@@ -160,8 +160,9 @@ class TrainConfig(Strict):
     logging_steps: int = Field(5, ge=1)
     use_cpu: bool | None = None  # None: CUDA when available
     # autocast for the forward/backward passes, weights and optimizer state stay float32 (mixed precision);
-    # "bf16" also runs on CPUs (fast where they have AVX512-BF16 or AMX), "fp16" needs CUDA
-    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    # "bf16" also runs on CPUs (fast where they have AVX512-BF16 or AMX, emulated and ~20x slower elsewhere);
+    # "auto": bf16 where the device computes it natively, else float32 (the training log records which); fp16: CUDA
+    mixed_precision: Literal["no", "auto", "bf16", "fp16"] = "no"
 
     @model_validator(mode="after")
     def _fp16_needs_cuda(self) -> TrainConfig:

@@ -120,6 +120,8 @@ def train_method(cfg: RunConfig, spec: MethodSpec, method: Method, key: str, con
             "train_seconds": round(time.perf_counter() - t0, 2), "seconds_per_step": result.seconds_per_step,
             "trainable_params": result.trainable_params, "total_params": result.total_params,
             "training_data": next((h["training_data"] for h in result.log_history if "training_data" in h), None),
+            "mixed_precision": next((h["mixed_precision"] for h in result.log_history if "mixed_precision" in h),
+                                    None),
             "log_history": result.log_history, **({"method_info": result.info} if result.info else {})}
     write_json(folder / DONE_FILE, info)  # atomic: a kill never leaves a torn done.json
     return {"info": info, "model": (result.model, tok)}
