@@ -19,6 +19,9 @@ embedding did not help: 0.822). Calibration pass/fail kappa: harmful_refusal 0.7
 0.655). A second blind reader agreed with the labels at 0.985 and 0.927 on 150 replies each: what remains is the
 judge's error, mostly on the unaligned model's incoherent replies (off-topic text and "opposite task" replies read
 as attempts, and the reverse).
+Tried and not adopted (2026-12-07): the reply embedding without its product with the request's, plus the
+harmful-request flag and its product with each cue, raised the training CV kappa to 0.873 (harmful rows 0.860,
+xstest 0.851) but lowered calibration kappa to 0.700 (harmful_refusal) and 0.738 (xstest): it did not confirm.
 """
 
 from __future__ import annotations
