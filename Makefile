@@ -1,5 +1,5 @@
 # One command for the demo, one for the tests. Both build .venv from scratch on a fresh machine.
-#   make demo    # quick preset on the embedded aligned model (13.5 min measured on 2 CPU cores), report in runs/quick/
+#   make demo    # quick preset on the embedded aligned model (13.5 min on 2 AVX512-BF16 cores, 29.5 min on AVX2), report in runs/quick/
 #   make test    # fast test suite (tiny random model, no network)
 PY ?= python3
 VENV ?= .venv
