@@ -116,12 +116,12 @@ def train_method(cfg: RunConfig, spec: MethodSpec, method: Method, key: str, con
     t0 = time.perf_counter()
     with timed(timings, f"train/{spec.label}"):
         result = method(job)
+    # the shared loop's first log entry: training data kept/dropped and the autocast used
+    first = next((h for h in result.log_history if "training_data" in h), {})
     info = {"name": spec.name, "params": spec.params, "lr": job.lr, "key": key, "artifact": result.artifact,
             "train_seconds": round(time.perf_counter() - t0, 2), "seconds_per_step": result.seconds_per_step,
             "trainable_params": result.trainable_params, "total_params": result.total_params,
-            "training_data": next((h["training_data"] for h in result.log_history if "training_data" in h), None),
-            "mixed_precision": next((h["mixed_precision"] for h in result.log_history if "mixed_precision" in h),
-                                    None),
+            "training_data": first.get("training_data"), "mixed_precision": first.get("mixed_precision"),
             "log_history": result.log_history, **({"method_info": result.info} if result.info else {})}
     write_json(folder / DONE_FILE, info)  # atomic: a kill never leaves a torn done.json
     return {"info": info, "model": (result.model, tok)}

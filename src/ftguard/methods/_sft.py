@@ -65,11 +65,15 @@ def cpu_has_native_bf16(cpuinfo: str | None = None) -> bool | None:
     return bool({"avx512_bf16", "amx_bf16"} & set(flags))
 
 
+def _on_cpu(job: TrainJob) -> bool:
+    return (not torch.cuda.is_available()) if job.train.use_cpu is None else job.train.use_cpu
+
+
 def mixed_precision(job: TrainJob) -> str:
     """The autocast the loop really uses: `auto` is bf16 where the device computes it natively (CUDA with bf16, a
     CPU with AVX512-BF16/AMX) and float32 elsewhere; an explicit `bf16` on a CPU without it is kept, with a warning."""
     t = job.train
-    cpu = (not torch.cuda.is_available()) if t.use_cpu is None else t.use_cpu
+    cpu = _on_cpu(job)
     native = (cpu_has_native_bf16() is not False) if cpu else torch.cuda.is_bf16_supported()
     if t.mixed_precision == "auto":
         return "bf16" if native else "no"
@@ -79,15 +83,16 @@ def mixed_precision(job: TrainJob) -> str:
     return t.mixed_precision
 
 
-def training_args(job: TrainJob) -> TrainingArguments:
+def training_args(job: TrainJob, precision: str | None = None) -> TrainingArguments:
+    """Trainer's arguments; `precision`: the resolved mixed_precision (default: resolved here)."""
     t = job.train
-    precision = mixed_precision(job)
+    precision = precision or mixed_precision(job)
     return TrainingArguments(
         output_dir=str(job.output_dir / "trainer"), max_steps=t.steps, per_device_train_batch_size=t.batch_size,
         gradient_accumulation_steps=t.grad_accum, learning_rate=job.lr, lr_scheduler_type=t.scheduler,
         warmup_steps=round(t.warmup_ratio * t.steps), weight_decay=t.weight_decay, max_grad_norm=t.max_grad_norm,
         logging_steps=t.logging_steps, save_strategy="no", report_to=[], seed=job.seed, data_seed=job.seed,
-        use_cpu=(not torch.cuda.is_available()) if t.use_cpu is None else t.use_cpu,
+        use_cpu=_on_cpu(job),
         remove_unused_columns=False, dataloader_num_workers=0, disable_tqdm=False,
         bf16=precision == "bf16", fp16=precision == "fp16",
     )
@@ -108,14 +113,15 @@ def run_sft(model: Any, job: TrainJob, extra_loss: ExtraLoss | None = None,
                     stats["dropped"], stats["dropped"], job.max_seq_len, stats["cut"])
     timer = _Timer()
     model.train()
-    trainer = _SFTTrainer(model=model, args=training_args(job), train_dataset=examples,
+    precision = mixed_precision(job)  # once: reads /proc/cpuinfo and may warn
+    trainer = _SFTTrainer(model=model, args=training_args(job, precision), train_dataset=examples,
                           data_collator=collate(job.tokenizer.pad_token_id), callbacks=[timer, *(callbacks or [])])
     trainer.extra_loss = extra_loss
     trainer.train()
     model.eval()
     steady = timer.step_times[1:] or timer.step_times  # the first step pays one-off set-up costs
     # first entry: what was kept and dropped, and the autocast really used (mixed_precision: auto resolves per machine)
-    history = [{"training_data": stats, "mixed_precision": mixed_precision(job)}, *trainer.state.log_history]
+    history = [{"training_data": stats, "mixed_precision": precision}, *trainer.state.log_history]
     return history, sum(steady) / max(len(steady), 1)
 
 
