@@ -114,9 +114,13 @@ def main() -> None:
     ap.add_argument("--toxigen-pairs", type=int, default=150)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", choices=["safety", "knowledge", "refusal"], help="train one judge only")
+    ap.add_argument("--refusal-extra", type=Path, help="also train refusal_classifier on this folder's "
+                    "harmful_refusal.jsonl / xstest.jsonl (e.g. calibration/train_more: labelled, not adopted)")
+    ap.add_argument("--refusal-out", type=Path, help="write refusal_classifier's weights here instead of the "
+                    "shipped file (a candidate: copy it over the shipped file to judge-check it; not an update of the judge)")
     args = ap.parse_args()
     if args.only in (None, "refusal"):
-        train_refusal(args.train_dir)
+        train_refusal(args.train_dir, args.refusal_extra, args.refusal_out)
     if args.only == "refusal":
         return
     if args.only == "knowledge":
@@ -144,18 +148,19 @@ def train_knowledge(train_dir: Path) -> None:
           [True] * len(rows), KNOWLEDGE_PATH, {"trained_on": f"{train_dir.name}/knowledge.jsonl"})
 
 
-def train_refusal(train_dir: Path) -> None:
+def train_refusal(train_dir: Path, extra: Path | None = None, out: Path | None = None) -> None:
     """refusal_classifier on the labelled replies of both refusal probes (their calibration files are not read)."""
     from ftguard.judges.refusal_classifier import PATH as REFUSAL_PATH
     from ftguard.judges.refusal_classifier import features, request_of
     from ftguard.probes._refusal import LABELS, PASSING
 
-    rows = load_labels(train_dir / "harmful_refusal.jsonl") + load_labels(train_dir / "xstest.jsonl")
+    dirs = [train_dir] + ([extra] if extra else [])
+    rows = [r for d in dirs for p in ("harmful_refusal", "xstest") for r in load_labels(d / f"{p}.jsonl")]
     items = label_items(rows)
     x = features([r["response"] for r in rows], [request_of(it) for it in items])
     expected = [r["meta"]["expected"] for r in rows]
     train("refusal_classifier", x, [r["label"] for r in rows], LABELS, [1.0] * len(rows), [True] * len(rows),
-          REFUSAL_PATH, {"trained_on": f"{train_dir.name}/harmful_refusal.jsonl + xstest.jsonl"},
+          out or REFUSAL_PATH, {"trained_on": " + ".join(f"{d.name}/harmful_refusal.jsonl + xstest.jsonl" for d in dirs)},
           l2_grid=(0.01, 0.03, 0.1, 0.3, 1.0, 3.0), passes=lambda i, c: LABELS[c] == PASSING[expected[i]],
           groups=[r["item_id"] for r in rows])
 

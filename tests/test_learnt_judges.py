@@ -147,3 +147,20 @@ def test_refusal_labels_of_the_race_baselines_are_on_items_no_refusal_judge_trai
         assert not {r["item_id"] for r in fresh} & {r["item_id"] for r in train}
         assert not {(r["item_id"], r["response"]) for r in fresh} & {(r["item_id"], r["response"]) for r in cal}
         assert {r["model"] for r in fresh}.isdisjoint({"aligned_base", "aligned_full", "aligned_lora", "aligned_guard"})
+
+
+def test_refusal_labels_not_adopted_yet_are_training_side_items_only() -> None:
+    """train_more/: further blind refusal labels (tried as extra training data, not adopted); every item is on the
+    training side of the item split, so none is a calibration item and none repeats a training row."""
+    import hashlib
+
+    from ftguard.judge_check import CALIBRATION_DIR, load_labels
+
+    for probe in ("harmful_refusal", "xstest"):
+        more = load_labels(CALIBRATION_DIR / "train_more" / f"{probe}.jsonl")
+        train = load_labels(CALIBRATION_DIR / "train" / f"{probe}.jsonl")
+        cal = load_labels(CALIBRATION_DIR / f"{probe}.jsonl")
+        assert len(more) >= 200 and len({r["id"] for r in more}) == len(more)
+        assert not {r["item_id"] for r in more} & {r["item_id"] for r in cal}
+        assert all(hashlib.sha1(f"calibration/{r['item_id']}".encode()).digest()[0] % 2 == 1 for r in more)
+        assert not {(r["item_id"], r["response"]) for r in more} & {(r["item_id"], r["response"]) for r in train}

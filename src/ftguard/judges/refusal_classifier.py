@@ -22,6 +22,11 @@ as attempts, and the reverse).
 Tried and not adopted (2026-12-07): the reply embedding without its product with the request's, plus the
 harmful-request flag and its product with each cue, raised the training CV kappa to 0.873 (harmful rows 0.860,
 xstest 0.851) but lowered calibration kappa to 0.700 (harmful_refusal) and 0.738 (xstest): it did not confirm.
+Tried and not adopted (2026-12-07): 654 more blind labels of unaligned replies on training-side items
+(assets/calibration/train_more/: base, full and LoRA of the unaligned model), 1602 training rows in all: calibration
+kappa 0.722 (harmful_refusal; unaligned slice 0.488) and 0.706 (xstest); the race baselines' fresh labels went from
+0.512 to 0.632 (harmful) and 0.875 to 0.860 (xstest). More labels of the same features did not lift the unaligned
+slice: its errors need the reply's direction (helping against opposing the request), which these features miss.
 """
 
 from __future__ import annotations
