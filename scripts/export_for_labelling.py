@@ -13,14 +13,11 @@ Label them against src/ftguard/assets/calibration/RUBRIC.md (LABELLING.md has th
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import random
 from pathlib import Path
 
-
-def part_of(item_id: str) -> str:
-    return "calibration" if hashlib.sha1(f"calibration/{item_id}".encode()).digest()[0] % 2 == 0 else "train"
+from ftguard.calibration import part_of
 
 
 def main() -> None:

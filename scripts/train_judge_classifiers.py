@@ -117,7 +117,8 @@ def main() -> None:
     ap.add_argument("--refusal-extra", type=Path, help="also train refusal_classifier on this folder's "
                     "harmful_refusal.jsonl / xstest.jsonl (e.g. calibration/train_more: labelled, not adopted)")
     ap.add_argument("--refusal-out", type=Path, help="write refusal_classifier's weights here instead of the "
-                    "shipped file (a candidate: copy it over the shipped file to judge-check it; not an update of the judge)")
+                    "shipped file (a candidate: copy it over the shipped file to judge-check it; not an update of the "
+                    "judge)")
     args = ap.parse_args()
     if args.only in (None, "refusal"):
         train_refusal(args.train_dir, args.refusal_extra, args.refusal_out)
@@ -160,7 +161,8 @@ def train_refusal(train_dir: Path, extra: Path | None = None, out: Path | None =
     x = features([r["response"] for r in rows], [request_of(it) for it in items])
     expected = [r["meta"]["expected"] for r in rows]
     train("refusal_classifier", x, [r["label"] for r in rows], LABELS, [1.0] * len(rows), [True] * len(rows),
-          out or REFUSAL_PATH, {"trained_on": " + ".join(f"{d.name}/harmful_refusal.jsonl + xstest.jsonl" for d in dirs)},
+          out or REFUSAL_PATH,
+          {"trained_on": " + ".join(f"{d.name}/harmful_refusal.jsonl + xstest.jsonl" for d in dirs)},
           l2_grid=(0.01, 0.03, 0.1, 0.3, 1.0, 3.0), passes=lambda i, c: LABELS[c] == PASSING[expected[i]],
           groups=[r["item_id"] for r in rows])
 

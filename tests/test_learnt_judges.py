@@ -152,8 +152,7 @@ def test_refusal_labels_of_the_race_baselines_are_on_items_no_refusal_judge_trai
 def test_refusal_labels_not_adopted_yet_are_training_side_items_only() -> None:
     """train_more/: further blind refusal labels (tried as extra training data, not adopted); every item is on the
     training side of the item split, so none is a calibration item and none repeats a training row."""
-    import hashlib
-
+    from ftguard.calibration import part_of
     from ftguard.judge_check import CALIBRATION_DIR, load_labels
 
     for probe in ("harmful_refusal", "xstest"):
@@ -162,5 +161,5 @@ def test_refusal_labels_not_adopted_yet_are_training_side_items_only() -> None:
         cal = load_labels(CALIBRATION_DIR / f"{probe}.jsonl")
         assert len(more) >= 200 and len({r["id"] for r in more}) == len(more)
         assert not {r["item_id"] for r in more} & {r["item_id"] for r in cal}
-        assert all(hashlib.sha1(f"calibration/{r['item_id']}".encode()).digest()[0] % 2 == 1 for r in more)
+        assert all(part_of(r["item_id"]) == "train" for r in more)
         assert not {(r["item_id"], r["response"]) for r in more} & {(r["item_id"], r["response"]) for r in train}

@@ -9,6 +9,7 @@ report of an old run shows the calibration that held when it ran, even after a j
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,6 +19,13 @@ import ftguard
 
 CALIBRATION_DIR = Path(ftguard.__file__).parent / "assets" / "calibration"
 AGREEMENT_FILE = CALIBRATION_DIR / "agreement.json"
+
+
+def part_of(item_id: str) -> str:
+    """Which side of the fixed item split an item's labelled replies go to: "calibration" (judge-check measures on
+    them) when sha1("calibration/" + item id) is even, else "train" (learnt judges train on them), whatever run
+    or model the reply comes from."""
+    return "calibration" if hashlib.sha1(f"calibration/{item_id}".encode()).digest()[0] % 2 == 0 else "train"
 RELIABLE_KAPPA = 0.6  # below this on its calibration set, a probe's primary judge does not measure the axis reliably
 KEEP = ("judge", "probe", "version", "labels", "category", "n", "errors", "accuracy", "kappa", "accuracy_multi",
         "kappa_multi", "date")
